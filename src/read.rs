@@ -1,0 +1,402 @@
+//! The reader: [`Dataset`] over any bytes, opened cheaply and verified on request.
+
+use std::ops::Range;
+use std::path::Path;
+
+use zerocopy::FromBytes;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::format::header::{Header, HEADER_LEN};
+use crate::format::loss_mask::{self, LossMask};
+use crate::format::metadata::Metadata;
+use crate::format::section_table::{self, kind_name, DType, SectionEntry, Sections, ENTRY_LEN};
+use crate::format::tokens::{Token, TokenSlice};
+use crate::format::{align_up, crc32, doc_offsets};
+use crate::mmap::MappedFile;
+
+/// A tokpack dataset: the token stream, its documents, its loss mask and metadata.
+///
+/// Generic over where its bytes live: [`Dataset::open`] maps a file, [`Dataset::from_bytes`]
+/// takes any `AsRef<[u8]>` (for tests and fuzzing, use [`AlignedBytes`](crate::AlignedBytes)).
+/// Opening checks the structure without reading the data; [`Dataset::verify`] reads it all.
+#[derive(Debug)]
+pub struct Dataset<D = MappedFile> {
+    data: D,
+    header: Header,
+    entries: Vec<SectionEntry>,
+    sections: Sections,
+    dtype: DType,
+    n_tokens: u64,
+    metadata: Metadata,
+}
+
+/// What [`Dataset::verify`] checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Sections whose checksum matched.
+    pub sections: usize,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+impl Dataset<MappedFile> {
+    /// Maps the file at `path` and checks its structure (spec 6.1): O(number of sections),
+    /// no scan of the data.
+    pub fn open(path: impl AsRef<Path>) -> Result<Dataset<MappedFile>> {
+        let map = MappedFile::open(path.as_ref())?;
+        Dataset::from_bytes(map)
+    }
+
+    /// Advises the kernel that this dataset is read at random (no read-ahead).
+    pub fn advise_random(&self) {
+        self.data.advise_random();
+    }
+}
+
+fn cast<'a, T: FromBytes + zerocopy::Immutable + zerocopy::KnownLayout + 'static>(
+    bytes: &'a [u8],
+    section: &'static str,
+) -> Result<&'a [T]> {
+    <[T]>::ref_from_bytes(bytes).map_err(|_| Error::UnalignedBuffer {
+        section,
+        align: std::mem::align_of::<T>(),
+    })
+}
+
+impl<D: AsRef<[u8]>> Dataset<D> {
+    /// Checks the structure of `data` as a tokpack file (spec 6.1) and wraps it.
+    pub fn from_bytes(data: D) -> Result<Dataset<D>> {
+        let bytes = data.as_ref();
+        let header = Header::parse(bytes)?;
+        let entries = section_table::parse_table(bytes, &header)?;
+        let sections = section_table::classify(&entries)?;
+        let dtype = DType::from_code(sections.tokens.dtype)
+            .expect("can't fail: classify checked the dtype");
+        let n_tokens = sections.tokens.count.get();
+
+        // Step 9: counts across sections.
+        let offsets_entry = &sections.doc_offsets;
+        if offsets_entry.count.get() == 0 {
+            return Err(Error::format(
+                ErrorCode::CountMismatch,
+                Some(doc_offsets::NAME),
+                Some(offsets_entry.offset.get()),
+                "DOC_OFFSETS has no entries; it needs at least one (the 0 of an empty dataset)",
+            ));
+        }
+        if let Some(mask) = &sections.loss_mask {
+            if mask.count.get() != n_tokens {
+                return Err(Error::format(
+                    ErrorCode::CountMismatch,
+                    Some(loss_mask::NAME),
+                    Some(mask.offset.get()),
+                    format!("{} mask bits for {n_tokens} tokens", mask.count.get()),
+                ));
+            }
+        }
+
+        // Typed views must be possible before anything is read through them.
+        let token_bytes = &bytes[sections.tokens.range()];
+        match dtype {
+            DType::U16 => cast::<u16>(token_bytes, "TOKENS").map(drop)?,
+            DType::U32 => cast::<u32>(token_bytes, "TOKENS").map(drop)?,
+            _ => {}
+        }
+        let offsets = cast::<u64>(&bytes[offsets_entry.range()], doc_offsets::NAME)?;
+
+        // Step 10 and 11: two reads of offsets, one of the mask.
+        doc_offsets::check_ends(offsets, n_tokens, offsets_entry.offset.get())?;
+        if let Some(mask) = &sections.loss_mask {
+            loss_mask::check_padding(&bytes[mask.range()], n_tokens, mask.offset.get())?;
+        }
+
+        // Step 12.
+        let meta_entry = &sections.metadata;
+        let metadata = Metadata::parse(&bytes[meta_entry.range()], meta_entry.offset.get(), dtype)?;
+
+        Ok(Dataset {
+            data,
+            header,
+            entries,
+            sections,
+            dtype,
+            n_tokens,
+            metadata,
+        })
+    }
+
+    /// The bytes of the whole file.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.data.as_ref()
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// `(major, minor)` format version of the file.
+    pub fn version(&self) -> (u16, u16) {
+        (self.header.major.get(), self.header.minor.get())
+    }
+
+    /// The 16-byte id made when the dataset was written.
+    pub fn dataset_id(&self) -> [u8; 16] {
+        self.header.dataset_id
+    }
+
+    /// Every entry of the section table, in file order.
+    pub fn sections(&self) -> &[SectionEntry] {
+        &self.entries
+    }
+
+    /// Element type of the tokens.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Vocabulary size: every token id is below it.
+    pub fn vocab_size(&self) -> u64 {
+        self.metadata.vocab_size
+    }
+
+    /// Number of tokens.
+    pub fn num_tokens(&self) -> u64 {
+        self.n_tokens
+    }
+
+    /// Number of documents.
+    pub fn num_documents(&self) -> u64 {
+        self.sections.doc_offsets.count.get() - 1
+    }
+
+    fn section_bytes(&self, entry: &SectionEntry) -> &[u8] {
+        &self.data.as_ref()[entry.range()]
+    }
+
+    /// All tokens, as a typed slice straight out of the underlying bytes.
+    pub fn tokens(&self) -> TokenSlice<'_> {
+        let bytes = self.section_bytes(&self.sections.tokens);
+        let aligned = "can't fail: alignment checked at open";
+        match self.dtype {
+            DType::U8 => TokenSlice::U8(bytes),
+            DType::U16 => TokenSlice::U16(cast(bytes, "TOKENS").expect(aligned)),
+            _ => TokenSlice::U32(cast(bytes, "TOKENS").expect(aligned)),
+        }
+    }
+
+    /// All tokens as `&[T]`, if `T` is the file's token type.
+    pub fn tokens_as<T: Token>(&self) -> Result<&[T]> {
+        if T::DTYPE != self.dtype {
+            return Err(Error::DtypeMismatch {
+                requested: T::DTYPE.name(),
+                actual: self.dtype.name(),
+            });
+        }
+        cast(self.section_bytes(&self.sections.tokens), "TOKENS")
+    }
+
+    /// The document offsets, `num_documents() + 1` of them.
+    pub fn doc_offsets(&self) -> &[u64] {
+        cast(
+            self.section_bytes(&self.sections.doc_offsets),
+            doc_offsets::NAME,
+        )
+        .expect("can't fail: alignment checked at open")
+    }
+
+    /// The token range of document `i`.
+    pub fn document_range(&self, i: u64) -> Result<Range<u64>> {
+        let n = self.num_documents();
+        if i >= n {
+            return Err(Error::IndexOutOfRange {
+                what: "document",
+                index: i,
+                len: n,
+            });
+        }
+        let r = doc_offsets::document_range(
+            self.doc_offsets(),
+            i as usize,
+            self.n_tokens,
+            self.sections.doc_offsets.offset.get(),
+        )?;
+        Ok(r.start as u64..r.end as u64)
+    }
+
+    /// The tokens of document `i`, without copying.
+    pub fn document(&self, i: u64) -> Result<TokenSlice<'_>> {
+        let r = self.document_range(i)?;
+        Ok(self.tokens().slice(r.start as usize..r.end as usize))
+    }
+
+    /// A view with the token type fixed at compile time, for the fastest access.
+    pub fn typed<T: Token>(&self) -> Result<TypedView<'_, T>> {
+        Ok(TypedView {
+            tokens: self.tokens_as::<T>()?,
+            offsets: self.doc_offsets(),
+            offsets_at: self.sections.doc_offsets.offset.get(),
+        })
+    }
+
+    /// The loss mask, if the file has one (absent means every token is a target).
+    pub fn loss_mask(&self) -> Option<LossMask<'_>> {
+        self.sections
+            .loss_mask
+            .as_ref()
+            .map(|e| LossMask::new(self.section_bytes(e), self.n_tokens))
+    }
+
+    /// Whether the file stores a loss mask.
+    pub fn has_loss_mask(&self) -> bool {
+        self.sections.loss_mask.is_some()
+    }
+
+    /// Writes the loss-mask bits of tokens `start .. start + out.len()` into `out` as 0/1
+    /// bytes; all ones when the file has no mask.
+    pub fn loss_mask_into(&self, start: u64, out: &mut [u8]) -> Result<()> {
+        match self.loss_mask() {
+            Some(mask) => mask.unpack_into(start, out),
+            None => {
+                if start
+                    .checked_add(out.len() as u64)
+                    .is_none_or(|e| e > self.n_tokens)
+                {
+                    return Err(Error::IndexOutOfRange {
+                        what: "loss-mask bit",
+                        index: start.saturating_add(out.len() as u64),
+                        len: self.n_tokens,
+                    });
+                }
+                out.fill(1);
+                Ok(())
+            }
+        }
+    }
+
+    /// The loss mask of document `i` as 0/1 bytes.
+    pub fn document_loss_mask(&self, i: u64) -> Result<Vec<u8>> {
+        let r = self.document_range(i)?;
+        let mut out = vec![0u8; (r.end - r.start) as usize];
+        self.loss_mask_into(r.start, &mut out)?;
+        Ok(out)
+    }
+
+    /// Reads every byte and checks what opening does not (spec 6.2), in this order: every
+    /// section's CRC32, zero padding, non-decreasing offsets, token ids below the vocabulary.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let bytes = self.data.as_ref();
+        for e in &self.entries {
+            let crc = crc32(&bytes[e.range()]);
+            if crc != e.crc32.get() {
+                return Err(Error::format(
+                    ErrorCode::SectionChecksum,
+                    Some(&kind_name(e.kind.get())),
+                    Some(e.offset.get()),
+                    format!(
+                        "CRC32 is {:#010x} but the section's bytes give {crc:#010x}",
+                        e.crc32.get()
+                    ),
+                ));
+            }
+        }
+        let mut end = HEADER_LEN + ENTRY_LEN * self.entries.len() as u64;
+        for e in &self.entries {
+            let pad = &bytes[end as usize..e.offset.get() as usize];
+            if let Some(p) = pad.iter().position(|&b| b != 0) {
+                return Err(Error::format(
+                    ErrorCode::PaddingNotZero,
+                    Some(&format!("padding before {}", kind_name(e.kind.get()))),
+                    Some(end + p as u64),
+                    format!("padding byte is {:#04x}, not zero", pad[p]),
+                ));
+            }
+            end = e.offset.get() + e.length.get();
+        }
+        debug_assert!(align_up(end).is_some());
+        doc_offsets::check_monotonic(self.doc_offsets(), self.sections.doc_offsets.offset.get())?;
+        if self.vocab_size() < crate::format::tokens::max_vocab(self.dtype) {
+            if let Some((index, token)) = first_out_of_range(self.tokens(), self.vocab_size()) {
+                let width = self.dtype.width();
+                return Err(Error::format(
+                    ErrorCode::TokenOutOfRange,
+                    Some("TOKENS"),
+                    Some(self.sections.tokens.offset.get() + index as u64 * width),
+                    format!(
+                        "token {index} is {token}, not below vocab_size {}",
+                        self.vocab_size()
+                    ),
+                ));
+            }
+        }
+        Ok(VerifyReport {
+            sections: self.entries.len(),
+            bytes: bytes.len() as u64,
+        })
+    }
+}
+
+/// The first token at or above `vocab_size`, scanning in chunks so the common case (none)
+/// runs as a vectorized maximum.
+fn first_out_of_range(tokens: TokenSlice<'_>, vocab_size: u64) -> Option<(usize, u32)> {
+    fn go<T: Token + Ord>(s: &[T], vocab: u64) -> Option<(usize, u32)> {
+        const CHUNK: usize = 1 << 16;
+        for (c, chunk) in s.chunks(CHUNK).enumerate() {
+            let max: u32 = chunk.iter().copied().max().map_or(0, Into::into);
+            if u64::from(max) >= vocab {
+                let i = chunk.iter().position(|&t| u64::from(t.into()) >= vocab)?;
+                return Some((c * CHUNK + i, chunk[i].into()));
+            }
+        }
+        None
+    }
+    match tokens {
+        TokenSlice::U8(s) => go(s, vocab_size),
+        TokenSlice::U16(s) => go(s, vocab_size),
+        TokenSlice::U32(s) => go(s, vocab_size),
+    }
+}
+
+/// Tokens and document offsets with the token type fixed: the fast path for trainers.
+#[derive(Debug, Clone, Copy)]
+pub struct TypedView<'a, T> {
+    tokens: &'a [T],
+    offsets: &'a [u64],
+    offsets_at: u64,
+}
+
+impl<'a, T: Token> TypedView<'a, T> {
+    /// All tokens.
+    pub fn tokens(&self) -> &'a [T] {
+        self.tokens
+    }
+
+    /// Number of documents.
+    pub fn num_documents(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// The tokens of document `i`, without copying.
+    #[inline]
+    pub fn document(&self, i: usize) -> Result<&'a [T]> {
+        if i >= self.offsets.len() - 1 {
+            return Err(Error::IndexOutOfRange {
+                what: "document",
+                index: i as u64,
+                len: self.offsets.len() as u64 - 1,
+            });
+        }
+        let r = doc_offsets::document_range(
+            self.offsets,
+            i,
+            self.tokens.len() as u64,
+            self.offsets_at,
+        )?;
+        Ok(&self.tokens[r])
+    }
+}

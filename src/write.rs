@@ -1,0 +1,485 @@
+//! The streaming writer: documents in, one finished file out, published atomically.
+//!
+//! Tokens stream straight into a temporary file beside the target at the page where the
+//! TOKENS section will sit; document offsets and loss-mask bits stream into two anonymous
+//! temporary files. `finish()` appends those after the tokens, writes the metadata, then the
+//! header and section table at the front, fsyncs and renames over the target. Memory stays
+//! bounded by the I/O buffers whatever the size of the corpus.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+use zerocopy::byteorder::{U16, U32, U64};
+use zerocopy::IntoBytes;
+
+use crate::error::{Error, Result};
+use crate::format::header::{Header, HEADER_LEN, MAGIC, MAJOR, MINOR};
+use crate::format::loss_mask::BitPacker;
+use crate::format::metadata::Metadata;
+use crate::format::section_table::{DType, SectionEntry, SectionKind, ENTRY_LEN};
+use crate::format::tokens::dtype_for_vocab;
+use crate::format::{align_up, crc32, PAGE};
+
+const BUFFER: usize = 1 << 20;
+/// The v1 writer's sections: TOKENS, DOC_OFFSETS, LOSS_MASK, METADATA.
+const MAX_WRITER_SECTIONS: u64 = 4;
+
+/// Settings for a [`Writer`].
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Metadata to store; `vocab_size` chooses the token type.
+    pub metadata: Metadata,
+    /// A fixed dataset id for reproducible output; random when `None`.
+    pub dataset_id: Option<[u8; 16]>,
+    /// fsync the file and its directory before and after the rename (default true).
+    /// Turning it off leaves durability to the kernel's write-back.
+    pub sync: bool,
+}
+
+impl WriterOptions {
+    /// Options for a vocabulary of `vocab_size` ids, everything else default.
+    pub fn new(vocab_size: u64) -> WriterOptions {
+        WriterOptions {
+            metadata: Metadata::new(vocab_size),
+            dataset_id: None,
+            sync: true,
+        }
+    }
+}
+
+/// What [`Writer::finish`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Where the file now is.
+    pub path: PathBuf,
+    /// Documents written.
+    pub num_documents: u64,
+    /// Tokens written.
+    pub num_tokens: u64,
+    /// Size of the file.
+    pub file_length: u64,
+    /// The dataset id in the header.
+    pub dataset_id: [u8; 16],
+    /// Whether a loss mask was stored.
+    pub has_loss_mask: bool,
+}
+
+/// A side stream (offsets, mask bits) in an anonymous temporary file, checksummed as it goes.
+struct SideStream {
+    out: BufWriter<File>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl SideStream {
+    fn new(dir: &Path, what: &str) -> Result<SideStream> {
+        let file = tempfile::tempfile_in(dir)
+            .map_err(|e| Error::io(format!("creating a temporary file for {what} in"), dir, e))?;
+        Ok(SideStream {
+            out: BufWriter::with_capacity(BUFFER, file),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.crc.update(bytes);
+        self.len += bytes.len() as u64;
+        self.out.write_all(bytes)
+    }
+
+    /// The finished stream, rewound, with its CRC and length.
+    fn into_file(self) -> std::io::Result<(File, u32, u64)> {
+        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((file, self.crc.finalize(), self.len))
+    }
+}
+
+struct MaskStream {
+    stream: SideStream,
+    packer: BitPacker,
+    scratch: Vec<u8>,
+}
+
+/// Writes a tokpack file one document at a time.
+///
+/// ```no_run
+/// use tokpack::{Writer, WriterOptions};
+/// let mut w = Writer::create("data.tpk", WriterOptions::new(50_257))?;
+/// w.push_document(&[464, 3290, 50_256], None)?;
+/// w.push_document(&[40, 1842, 345, 50_256], Some(&[false, true, true, true]))?;
+/// let summary = w.finish()?;
+/// assert_eq!(summary.num_documents, 2);
+/// # Ok::<(), tokpack::Error>(())
+/// ```
+///
+/// Nothing appears at the target path until [`finish`](Writer::finish) succeeds; dropping the
+/// writer, or any error, discards what was written.
+pub struct Writer {
+    path: PathBuf,
+    dir: PathBuf,
+    options: WriterOptions,
+    dtype: DType,
+    tokens: BufWriter<NamedTempFile>,
+    tokens_crc: crc32fast::Hasher,
+    n_tokens: u64,
+    n_docs: u64,
+    offsets: SideStream,
+    mask: Option<MaskStream>,
+    narrow16: Vec<u16>,
+    narrow8: Vec<u8>,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("dtype", &self.dtype)
+            .field("n_tokens", &self.n_tokens)
+            .field("n_docs", &self.n_docs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Starts a dataset that will be published at `path`.
+    pub fn create(path: impl AsRef<Path>, options: WriterOptions) -> Result<Writer> {
+        let path = path.as_ref().to_path_buf();
+        options.metadata.validate(None)?;
+        let dtype = dtype_for_vocab(options.metadata.vocab_size)
+            .expect("can't fail: validate checked vocab_size");
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().ok_or_else(|| {
+            Error::InvalidArgument(format!("output path {} has no file name", path.display()))
+        })?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.to_string_lossy()))
+            .suffix(".tokpack-tmp")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
+        let mut tokens = BufWriter::with_capacity(BUFFER, tmp);
+        // The header and table are written last; reserve their page now.
+        tokens
+            .write_all(&[0u8; PAGE as usize])
+            .map_err(|e| Error::io("writing to", &dir, e))?;
+        let mut offsets = SideStream::new(&dir, "document offsets")?;
+        offsets
+            .write(&0u64.to_le_bytes())
+            .map_err(|e| Error::io("writing document offsets to a temporary file in", &dir, e))?;
+        Ok(Writer {
+            path,
+            dir,
+            options,
+            dtype,
+            tokens,
+            tokens_crc: crc32fast::Hasher::new(),
+            n_tokens: 0,
+            n_docs: 0,
+            offsets,
+            mask: None,
+            narrow16: Vec::new(),
+            narrow8: Vec::new(),
+            poisoned: false,
+        })
+    }
+
+    /// Element type the tokens are stored as.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Documents pushed so far.
+    pub fn num_documents(&self) -> u64 {
+        self.n_docs
+    }
+
+    /// Tokens pushed so far.
+    pub fn num_tokens(&self) -> u64 {
+        self.n_tokens
+    }
+
+    /// Appends one document. `mask`, when given, has one entry per token (`true` = a
+    /// training target); documents without a mask are all targets.
+    ///
+    /// A document with an id `>= vocab_size` or a mask of the wrong length is refused and
+    /// nothing of it is written: the writer stays usable. An I/O error poisons the writer.
+    pub fn push_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::WriterPoisoned);
+        }
+        self.check_document(tokens, mask)?;
+        let result = self.write_document(tokens, mask);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn check_document(&self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+        if let Some(m) = mask {
+            if m.len() != tokens.len() {
+                return Err(Error::MaskLength {
+                    document: self.n_docs,
+                    tokens: tokens.len(),
+                    mask: m.len(),
+                });
+            }
+        }
+        let vocab = self.options.metadata.vocab_size;
+        let max = tokens.iter().copied().max().unwrap_or(0);
+        if u64::from(max) >= vocab {
+            let index = tokens
+                .iter()
+                .position(|&t| u64::from(t) >= vocab)
+                .expect("can't fail: the maximum is out of range");
+            return Err(Error::TokenOutOfVocab {
+                document: self.n_docs,
+                index,
+                token: tokens[index],
+                vocab_size: vocab,
+            });
+        }
+        Ok(())
+    }
+
+    fn write_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+        let io_err = |what: &str, dir: &Path, e| {
+            Error::io(format!("writing {what} to a temporary file in"), dir, e)
+        };
+        match self.dtype {
+            DType::U32 => {
+                let bytes = tokens.as_bytes();
+                self.tokens_crc.update(bytes);
+                self.tokens
+                    .write_all(bytes)
+                    .map_err(|e| io_err("tokens", &self.dir, e))?;
+            }
+            DType::U16 => {
+                for chunk in tokens.chunks(BUFFER / 2) {
+                    self.narrow16.clear();
+                    self.narrow16.extend(chunk.iter().map(|&t| t as u16));
+                    let bytes = self.narrow16.as_bytes();
+                    self.tokens_crc.update(bytes);
+                    self.tokens
+                        .write_all(bytes)
+                        .map_err(|e| io_err("tokens", &self.dir, e))?;
+                }
+            }
+            _ => {
+                for chunk in tokens.chunks(BUFFER) {
+                    self.narrow8.clear();
+                    self.narrow8.extend(chunk.iter().map(|&t| t as u8));
+                    self.tokens_crc.update(&self.narrow8);
+                    self.tokens
+                        .write_all(&self.narrow8)
+                        .map_err(|e| io_err("tokens", &self.dir, e))?;
+                }
+            }
+        }
+        let before = self.n_tokens;
+        self.n_tokens += tokens.len() as u64;
+        self.n_docs += 1;
+        self.offsets
+            .write(&self.n_tokens.to_le_bytes())
+            .map_err(|e| io_err("document offsets", &self.dir, e))?;
+
+        if mask.is_some() && self.mask.is_none() {
+            // First masked document: every token before it was a target.
+            let mut stream = MaskStream {
+                stream: SideStream::new(&self.dir, "the loss mask")?,
+                packer: BitPacker::default(),
+                scratch: Vec::new(),
+            };
+            let mut remaining = before;
+            while remaining > 0 {
+                let n = remaining.min(8 * BUFFER as u64);
+                stream.packer.push_ones(n, &mut stream.scratch);
+                stream
+                    .stream
+                    .write(&stream.scratch)
+                    .map_err(|e| io_err("the loss mask", &self.dir, e))?;
+                stream.scratch.clear();
+                remaining -= n;
+            }
+            self.mask = Some(stream);
+        }
+        if let Some(m) = &mut self.mask {
+            match mask {
+                Some(bits) => m.packer.push(bits, &mut m.scratch),
+                None => m.packer.push_ones(tokens.len() as u64, &mut m.scratch),
+            }
+            m.stream
+                .write(&m.scratch)
+                .map_err(|e| io_err("the loss mask", &self.dir, e))?;
+            m.scratch.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the remaining sections, the header and the table, syncs, and renames the file
+    /// into place. On error nothing is left at the target path.
+    pub fn finish(self) -> Result<WriteSummary> {
+        if self.poisoned {
+            return Err(Error::WriterPoisoned);
+        }
+        let Writer {
+            path,
+            dir,
+            options,
+            dtype,
+            tokens: mut out,
+            tokens_crc,
+            n_tokens,
+            n_docs,
+            offsets,
+            mask,
+            ..
+        } = self;
+        let at_tmp = |action: &str, e| Error::io(format!("{action} a temporary file in"), &dir, e);
+        debug_assert_eq!(
+            align_up(HEADER_LEN + ENTRY_LEN * MAX_WRITER_SECTIONS),
+            Some(PAGE)
+        );
+
+        let tokens_len = n_tokens * dtype.width();
+        let mut entries = vec![SectionEntry::new(
+            SectionKind::Tokens,
+            dtype,
+            n_tokens,
+            tokens_len,
+            tokens_crc.finalize(),
+        )];
+        entries[0].offset = U64::new(PAGE);
+        let mut pos = PAGE + tokens_len;
+
+        let mut sides = vec![(SectionKind::DocOffsets, DType::U64, n_docs + 1, offsets)];
+        if let Some(mut m) = mask {
+            if let Some(b) = m.packer.finish() {
+                m.stream
+                    .write(&[b])
+                    .map_err(|e| at_tmp("writing the loss mask to", e))?;
+            }
+            sides.push((SectionKind::LossMask, DType::U8, n_tokens, m.stream));
+        }
+        let has_loss_mask = sides.len() == 2;
+        for (kind, dtype, count, stream) in sides {
+            pad_to_page(&mut out, &mut pos).map_err(|e| at_tmp("writing", e))?;
+            let (mut file, crc, len) = stream.into_file().map_err(|e| at_tmp("writing", e))?;
+            out.flush().map_err(|e| at_tmp("writing", e))?;
+            // File to file: the kernel copies (copy_file_range) without a trip through us.
+            let copied = std::io::copy(&mut file, out.get_mut().as_file_mut())
+                .map_err(|e| at_tmp("copying into", e))?;
+            if copied != len {
+                let short = std::io::Error::other(format!(
+                    "copied {copied} of {len} bytes of {}",
+                    kind.name()
+                ));
+                return Err(at_tmp("copying into", short));
+            }
+            let mut entry = SectionEntry::new(kind, dtype, count, len, crc);
+            entry.offset = U64::new(pos);
+            entries.push(entry);
+            pos += len;
+        }
+
+        let mut metadata = options.metadata;
+        metadata
+            .writer
+            .get_or_insert_with(|| format!("tokpack {}", env!("CARGO_PKG_VERSION")));
+        let meta = metadata.to_bytes();
+        pad_to_page(&mut out, &mut pos).map_err(|e| at_tmp("writing", e))?;
+        out.write_all(&meta)
+            .map_err(|e| at_tmp("writing metadata to", e))?;
+        let meta_len = meta.len() as u64;
+        let mut entry = SectionEntry::new(
+            SectionKind::Metadata,
+            DType::Bytes,
+            meta_len,
+            meta_len,
+            crc32(&meta),
+        );
+        entry.offset = U64::new(pos);
+        entries.push(entry);
+        pos += meta_len;
+
+        let dataset_id = match options.dataset_id {
+            Some(id) => id,
+            None => random_id()?,
+        };
+        let table = entries.as_bytes();
+        let mut header = Header {
+            magic: MAGIC,
+            major: U16::new(MAJOR),
+            minor: U16::new(MINOR),
+            flags: U32::new(0),
+            dataset_id,
+            file_length: U64::new(pos),
+            table_offset: U64::new(HEADER_LEN),
+            section_count: U32::new(entries.len() as u32),
+            table_crc32: U32::new(crc32(table)),
+            reserved: U32::new(0),
+            header_crc32: U32::new(0),
+        };
+        header.seal();
+
+        let mut tmp = out
+            .into_inner()
+            .map_err(|e| at_tmp("writing", e.into_error()))?;
+        let file = tmp.as_file_mut();
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| at_tmp("seeking in", e))?;
+        file.write_all(header.as_bytes())
+            .map_err(|e| at_tmp("writing the header to", e))?;
+        file.write_all(table)
+            .map_err(|e| at_tmp("writing the section table to", e))?;
+        if options.sync {
+            file.sync_all().map_err(|e| at_tmp("syncing", e))?;
+        }
+        tmp.persist(&path)
+            .map_err(|e| Error::io("renaming the finished file to", &path, e.error))?;
+        if options.sync {
+            sync_dir(&dir)?;
+        }
+        Ok(WriteSummary {
+            path,
+            num_documents: n_docs,
+            num_tokens: n_tokens,
+            file_length: pos,
+            dataset_id,
+            has_loss_mask,
+        })
+    }
+}
+
+fn pad_to_page(out: &mut impl Write, pos: &mut u64) -> std::io::Result<()> {
+    let next = align_up(*pos).expect("can't fail: file positions are far from u64::MAX");
+    out.write_all(&[0u8; PAGE as usize][..(next - *pos) as usize])?;
+    *pos = next;
+    Ok(())
+}
+
+fn random_id() -> Result<[u8; 16]> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| {
+        Error::io(
+            "drawing a random dataset id from",
+            "the OS",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    Ok(id)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| Error::io("opening directory", dir, e))?;
+    d.sync_all()
+        .map_err(|e| Error::io("syncing directory", dir, e))
+}

@@ -20,7 +20,12 @@ fn check_or_write(path: &std::path::Path, bytes: &[u8]) {
         fs::write(path, bytes).expect("write vector");
         return;
     }
-    let on_disk = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}; run TOKPACK_BLESS=1 cargo test --test golden", path.display()));
+    let on_disk = fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run TOKPACK_BLESS=1 cargo test --test golden",
+            path.display()
+        )
+    });
     assert!(on_disk == bytes, "{} is stale: the writer or the catalogue changed; regenerate with TOKPACK_BLESS=1 and bump the spec version if bytes on disk changed", path.display());
 }
 
@@ -36,13 +41,22 @@ fn golden_vectors_are_current() {
     let mut names = Vec::new();
     for c in valid_cases() {
         check_or_write(&dir.join("valid").join(format!("{}.tpk", c.name)), &c.bytes);
-        check_or_write(&dir.join("valid").join(format!("{}.json", c.name)), &pretty(&c.expected));
+        check_or_write(
+            &dir.join("valid").join(format!("{}.json", c.name)),
+            &pretty(&c.expected),
+        );
         names.push(format!("valid/{}", c.name));
     }
     for c in invalid_cases() {
-        check_or_write(&dir.join("invalid").join(format!("{}.tpk", c.name)), &c.bytes);
+        check_or_write(
+            &dir.join("invalid").join(format!("{}.tpk", c.name)),
+            &c.bytes,
+        );
         let j = json!({"error": c.code, "stage": c.stage, "why": c.why});
-        check_or_write(&dir.join("invalid").join(format!("{}.json", c.name)), &pretty(&j));
+        check_or_write(
+            &dir.join("invalid").join(format!("{}.json", c.name)),
+            &pretty(&j),
+        );
         names.push(format!("invalid/{}", c.name));
     }
     let mut readme = String::from(
@@ -59,12 +73,19 @@ fn golden_vectors_are_current() {
             e["dtype"].as_str().unwrap_or_default(),
             e["num_documents"],
             e["num_tokens"],
-            if e["loss_mask"].is_null() { "no" } else { "yes" }
+            if e["loss_mask"].is_null() {
+                "no"
+            } else {
+                "yes"
+            }
         ));
     }
     readme.push_str("\n## invalid/\n\nEach `NAME.tpk` must fail with the error code of `NAME.json`, at open or at verify.\n\n| name | error | stage | what is wrong |\n|---|---|---|---|\n");
     for c in invalid_cases() {
-        readme.push_str(&format!("| `{}` | `{}` | {} | {} |\n", c.name, c.code, c.stage, c.why));
+        readme.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            c.name, c.code, c.stage, c.why
+        ));
     }
     check_or_write(&dir.join("README.md"), readme.as_bytes());
     // No stray vectors that the catalogue no longer makes.
@@ -73,7 +94,11 @@ fn golden_vectors_are_current() {
         for entry in fs::read_dir(dir.join(sub)).expect("vector dir") {
             let p = entry.expect("entry").path();
             let stem = p.file_stem().expect("stem").to_string_lossy().into_owned();
-            assert!(names.contains(&format!("{sub}/{stem}")), "stray vector {}", p.display());
+            assert!(
+                names.contains(&format!("{sub}/{stem}")),
+                "stray vector {}",
+                p.display()
+            );
         }
     }
 }
@@ -88,9 +113,13 @@ fn valid_vectors_read_as_their_json_says() {
             continue;
         }
         seen += 1;
-        let want: Value = serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json")).expect("parse");
-        let ds = tokpack::Dataset::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        ds.verify().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let want: Value =
+            serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse");
+        let ds =
+            tokpack::Dataset::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        ds.verify()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (maj, min) = ds.version();
         assert_eq!(json!([maj, min]), want["version"]);
         let id: String = ds.dataset_id().iter().map(|b| format!("{b:02x}")).collect();
@@ -100,11 +129,15 @@ fn valid_vectors_read_as_their_json_says() {
         assert_eq!(json!(ds.num_tokens()), want["num_tokens"]);
         assert_eq!(json!(ds.num_documents()), want["num_documents"]);
         assert_eq!(Value::Object(ds.metadata().to_json()), want["metadata"]);
-        let docs: Vec<Vec<u32>> = (0..ds.num_documents()).map(|i| ds.document(i).expect("doc").to_vec_u32()).collect();
+        let docs: Vec<Vec<u32>> = (0..ds.num_documents())
+            .map(|i| ds.document(i).expect("doc").to_vec_u32())
+            .collect();
         assert_eq!(json!(docs), want["documents"], "{}", path.display());
         assert_eq!(ds.has_loss_mask(), !want["loss_mask"].is_null());
         if ds.has_loss_mask() {
-            let masks: Vec<Vec<u8>> = (0..ds.num_documents()).map(|i| ds.document_loss_mask(i).expect("mask")).collect();
+            let masks: Vec<Vec<u8>> = (0..ds.num_documents())
+                .map(|i| ds.document_loss_mask(i).expect("mask"))
+                .collect();
             assert_eq!(json!(masks), want["loss_mask"], "{}", path.display());
         }
     }
@@ -121,12 +154,17 @@ fn invalid_vectors_fail_with_their_code() {
             continue;
         }
         seen += 1;
-        let want: Value = serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json")).expect("parse");
+        let want: Value =
+            serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse");
         let got = match (tokpack::Dataset::open(&path), want["stage"].as_str()) {
             (Err(e), Some("open")) => e,
             (Ok(ds), Some("verify")) => ds.verify().expect_err("verify must fail"),
             (Ok(_), _) => panic!("{}: opened but must fail at open", path.display()),
-            (Err(e), _) => panic!("{}: failed at open ({e}) but must open and fail verify", path.display()),
+            (Err(e), _) => panic!(
+                "{}: failed at open ({e}) but must open and fail verify",
+                path.display()
+            ),
         };
         let code = got.code().map(|c| c.as_str());
         assert_eq!(code, want["error"].as_str(), "{}: {got}", path.display());

@@ -94,13 +94,6 @@ impl Header {
                 ),
             ));
         }
-        if header.flags.get() != 0 {
-            return Err(bad(
-                ErrorCode::UnknownFlags,
-                12,
-                format!("unknown header flags {:#010x}", header.flags.get()),
-            ));
-        }
         let crc = header.compute_crc();
         if crc != header.header_crc32.get() {
             return Err(bad(
@@ -110,6 +103,13 @@ impl Header {
                     "header CRC32 is {:#010x} but the header bytes give {crc:#010x}",
                     header.header_crc32.get()
                 ),
+            ));
+        }
+        if header.flags.get() != 0 {
+            return Err(bad(
+                ErrorCode::UnknownFlags,
+                12,
+                format!("unknown header flags {:#010x}", header.flags.get()),
             ));
         }
         if header.file_length.get() != file.len() as u64 {

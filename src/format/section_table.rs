@@ -237,12 +237,14 @@ pub fn parse_table(file: &[u8], header: &Header) -> Result<Vec<SectionEntry>> {
         }
         end = match offset.checked_add(length) {
             Some(e) if e <= file_length => e,
-            _ => return Err(at(
-                ErrorCode::SectionOutOfBounds,
-                format!(
+            _ => {
+                return Err(at(
+                    ErrorCode::SectionOutOfBounds,
+                    format!(
                     "{length} bytes from {offset} run past the end of the {file_length}-byte file"
                 ),
-            )),
+                ))
+            }
         };
     }
     if end != file_length {

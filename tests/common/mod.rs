@@ -3,6 +3,8 @@
 //! valid and invalid files that become the golden vectors in `spec/vectors/`.
 
 #![allow(dead_code)]
+// The catalogues read best as one push per case, with setup statements between some of them.
+#![allow(clippy::vec_init_then_push)]
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +41,8 @@ pub fn random_docs(seed: u64, n: usize, max_len: u64, vocab: u64, masks: bool) -
         .map(|_| {
             let len = rng.below(max_len) as usize;
             let toks: Vec<u32> = (0..len).map(|_| rng.below(vocab) as u32).collect();
-            let mask = (masks && rng.below(4) != 0).then(|| (0..len).map(|_| rng.below(3) != 0).collect());
+            let mask =
+                (masks && rng.below(4) != 0).then(|| (0..len).map(|_| rng.below(3) != 0).collect());
             (toks, mask)
         })
         .collect()
@@ -74,7 +77,13 @@ pub fn open_bytes(bytes: &[u8]) -> tokpack::Result<Dataset<AlignedBytes>> {
 }
 
 /// The expected contents of a valid file, in the JSON shape of spec section 10.
-pub fn expected_json(docs: &[Doc], vocab: u64, dtype: &str, metadata: &Metadata, id: [u8; 16]) -> Value {
+pub fn expected_json(
+    docs: &[Doc],
+    vocab: u64,
+    dtype: &str,
+    metadata: &Metadata,
+    id: [u8; 16],
+) -> Value {
     let any_mask = docs.iter().any(|(_, m)| m.is_some());
     let masks = any_mask.then(|| {
         docs.iter()
@@ -111,7 +120,14 @@ pub struct RawSection {
 
 impl RawSection {
     pub fn new(kind: u32, dtype: u8, count: u64, body: Vec<u8>) -> RawSection {
-        RawSection { kind, dtype, codec: 0, flags: FLAG_REQUIRED, count, body }
+        RawSection {
+            kind,
+            dtype,
+            codec: 0,
+            flags: FLAG_REQUIRED,
+            count,
+            body,
+        }
     }
     pub fn tokens_u16(ids: &[u16]) -> RawSection {
         RawSection::new(1, 2, ids.len() as u64, ids.as_bytes().to_vec())
@@ -237,18 +253,41 @@ fn valid_from_writer(name: &'static str, docs: Vec<Doc>, options: WriterOptions)
     let mut meta = options.metadata.clone();
     let id = options.dataset_id.expect("fixed id");
     let bytes = write_with(&docs, options);
-    meta.writer.get_or_insert_with(|| format!("tokpack {}", env!("CARGO_PKG_VERSION")));
-    let dtype = tokpack::format::tokens::dtype_for_vocab(vocab).expect("vocab").name();
+    meta.writer
+        .get_or_insert_with(|| format!("tokpack {}", env!("CARGO_PKG_VERSION")));
+    let dtype = tokpack::format::tokens::dtype_for_vocab(vocab)
+        .expect("vocab")
+        .name();
     let expected = expected_json(&docs, vocab, dtype, &meta, id);
-    ValidCase { name, bytes, expected }
+    ValidCase {
+        name,
+        bytes,
+        expected,
+    }
 }
 
 pub fn valid_cases() -> Vec<ValidCase> {
     let mut cases = Vec::new();
-    cases.push(valid_from_writer("u8_no_mask", random_docs(1, 9, 40, 256, false), fixed_options(256)));
-    cases.push(valid_from_writer("u16_mask", random_docs(2, 12, 60, 50_257, true), fixed_options(50_257)));
-    cases.push(valid_from_writer("u32_mask", random_docs(3, 7, 50, 100_352, true), fixed_options(100_352)));
-    cases.push(valid_from_writer("no_documents", Vec::new(), fixed_options(1000)));
+    cases.push(valid_from_writer(
+        "u8_no_mask",
+        random_docs(1, 9, 40, 256, false),
+        fixed_options(256),
+    ));
+    cases.push(valid_from_writer(
+        "u16_mask",
+        random_docs(2, 12, 60, 50_257, true),
+        fixed_options(50_257),
+    ));
+    cases.push(valid_from_writer(
+        "u32_mask",
+        random_docs(3, 7, 50, 100_352, true),
+        fixed_options(100_352),
+    ));
+    cases.push(valid_from_writer(
+        "no_documents",
+        Vec::new(),
+        fixed_options(1000),
+    ));
     let empties: Vec<Doc> = vec![
         (vec![], None),
         (vec![5, 6, 7], Some(vec![false, true, true])),
@@ -257,24 +296,44 @@ pub fn valid_cases() -> Vec<ValidCase> {
         (vec![8; 11], None),
         (vec![], None),
     ];
-    cases.push(valid_from_writer("zero_length_documents", empties, fixed_options(1000)));
-    let full: Vec<Doc> = vec![(vec![0, 65_535, 256, 65_534], None), (vec![65_535; 17], Some(vec![true; 17]))];
-    cases.push(valid_from_writer("u16_full_vocab", full, fixed_options(65_536)));
+    cases.push(valid_from_writer(
+        "zero_length_documents",
+        empties,
+        fixed_options(1000),
+    ));
+    let full: Vec<Doc> = vec![
+        (vec![0, 65_535, 256, 65_534], None),
+        (vec![65_535; 17], Some(vec![true; 17])),
+    ];
+    cases.push(valid_from_writer(
+        "u16_full_vocab",
+        full,
+        fixed_options(65_536),
+    ));
     let mut o = fixed_options(100_277);
     o.metadata.tokenizer = Some("cl100k_base".into());
     o.metadata.eos_id = Some(100_257);
     o.metadata.bos_id = Some(100_257);
     o.metadata.pad_id = Some(100_277 - 1);
     o.metadata.extra.insert("source".into(), json!("unit test"));
-    o.metadata.extra.insert("split".into(), json!({"train": 0.9, "valid": 0.1}));
-    cases.push(valid_from_writer("metadata_keys", random_docs(4, 5, 30, 100_257, false), o));
+    o.metadata
+        .extra
+        .insert("split".into(), json!({"train": 0.9, "valid": 0.1}));
+    cases.push(valid_from_writer(
+        "metadata_keys",
+        random_docs(4, 5, 30, 100_257, false),
+        o,
+    ));
 
     // A private section without the required flag: readers skip it.
     let docs: Vec<Doc> = vec![(vec![1, 2, 3], None), (vec![4, 5], None)];
     let meta_text = r#"{"vocab_size":300,"writer":"tokpack test vectors"}"#;
     let bytes = build_raw(&[
         RawSection::tokens_u16(&[1, 2, 3, 4, 5]),
-        RawSection { flags: 0, ..RawSection::new(0x8000_0001, 0, 11, b"private ext".to_vec()) },
+        RawSection {
+            flags: 0,
+            ..RawSection::new(0x8000_0001, 0, 11, b"private ext".to_vec())
+        },
         RawSection::offsets(&[0, 3, 5]),
         RawSection::metadata(meta_text),
     ]);
@@ -317,99 +376,365 @@ fn raw(tokens: &[u16], offsets: &[u64], extra: Option<RawSection>, meta: &str) -
 
 pub fn invalid_cases() -> Vec<InvalidCase> {
     let base = base_file;
-    let case = |name, code, stage, why, bytes| InvalidCase { name, code, stage, why, bytes };
+    let case = |name, code, stage, why, bytes| InvalidCase {
+        name,
+        code,
+        stage,
+        why,
+        bytes,
+    };
     let mut v = Vec::new();
-    v.push(case("truncated", "truncated", "open", "40 bytes: shorter than the 64-byte header", base()[..40].to_vec()));
-    v.push(case("empty_file", "truncated", "open", "an empty file", Vec::new()));
-    v.push(case("bad_magic", "bad_magic", "open", "first magic byte changed", edit_header(base(), |h| h.magic[0] = b'X')));
-    v.push(case("major_version_2", "unsupported_version", "open", "major version 2", edit_header(base(), |h| h.major = U16::new(2))));
-    v.push(case("unknown_flags", "unknown_flags", "open", "header flag bit 0 set", edit_header(base(), |h| h.flags = U32::new(1))));
+    v.push(case(
+        "truncated",
+        "truncated",
+        "open",
+        "40 bytes: shorter than the 64-byte header",
+        base()[..40].to_vec(),
+    ));
+    v.push(case(
+        "empty_file",
+        "truncated",
+        "open",
+        "an empty file",
+        Vec::new(),
+    ));
+    v.push(case(
+        "bad_magic",
+        "bad_magic",
+        "open",
+        "first magic byte changed",
+        edit_header(base(), |h| h.magic[0] = b'X'),
+    ));
+    v.push(case(
+        "major_version_2",
+        "unsupported_version",
+        "open",
+        "major version 2",
+        edit_header(base(), |h| h.major = U16::new(2)),
+    ));
+    v.push(case(
+        "unknown_flags",
+        "unknown_flags",
+        "open",
+        "header flag bit 0 set",
+        edit_header(base(), |h| h.flags = U32::new(1)),
+    ));
     let mut f = base();
     f[20] ^= 0x01;
-    v.push(case("header_checksum", "header_checksum", "open", "a dataset-id byte flipped, CRC not updated", f));
+    v.push(case(
+        "header_checksum",
+        "header_checksum",
+        "open",
+        "a dataset-id byte flipped, CRC not updated",
+        f,
+    ));
     let mut f = base();
     f.pop();
-    v.push(case("truncated_last_byte", "file_length", "open", "last byte of the file removed", f));
+    v.push(case(
+        "truncated_last_byte",
+        "file_length",
+        "open",
+        "last byte of the file removed",
+        f,
+    ));
     let mut f = base();
     f.extend_from_slice(&[0; 4096]);
-    v.push(case("appended_page", "file_length", "open", "a page appended, header not updated", f));
-    v.push(case("table_offset", "bad_section_table", "open", "table offset 128", edit_header(base(), |h| h.table_offset = U64::new(128))));
-    v.push(case("section_count_huge", "bad_section_table", "open", "section count 4294967295", edit_header(base(), |h| h.section_count = U32::new(u32::MAX))));
-    v.push(case("section_count_past_end", "bad_section_table", "open", "section count 1000: the table would pass the end of the file", edit_header(base(), |h| h.section_count = U32::new(1000))));
+    v.push(case(
+        "appended_page",
+        "file_length",
+        "open",
+        "a page appended, header not updated",
+        f,
+    ));
+    v.push(case(
+        "table_offset",
+        "bad_section_table",
+        "open",
+        "table offset 128",
+        edit_header(base(), |h| h.table_offset = U64::new(128)),
+    ));
+    v.push(case(
+        "section_count_huge",
+        "bad_section_table",
+        "open",
+        "section count 4294967295",
+        edit_header(base(), |h| h.section_count = U32::new(u32::MAX)),
+    ));
+    v.push(case(
+        "section_count_past_end",
+        "bad_section_table",
+        "open",
+        "section count 1000: the table would pass the end of the file",
+        edit_header(base(), |h| h.section_count = U32::new(1000)),
+    ));
     let mut f = base();
     f[64 + 40] ^= 0xFF;
     let mut h = header_mut(&mut f);
     h.seal();
     put_header(&mut f, &h);
-    v.push(case("table_checksum", "table_checksum", "open", "a reserved table byte changed, table CRC not updated", f));
-    v.push(case("section_misaligned", "section_misaligned", "open", "DOC_OFFSETS offset moved by 8 bytes", edit_entry(base(), 1, |e| e.offset = U64::new(e.offset.get() + 8))));
-    v.push(case("section_overlap", "section_overlap", "open", "DOC_OFFSETS offset set to the TOKENS offset", edit_entry(base(), 1, |e| e.offset = U64::new(4096))));
-    v.push(case("section_gap", "section_gap", "open", "an extra page before DOC_OFFSETS", {
-        let mut f = base();
-        let at = entry(&f, 1).offset.get() as usize;
-        f.splice(at..at, [0u8; 4096]);
-        for i in 1..4 {
-            let mut e = entry(&f, i);
-            e.offset = U64::new(e.offset.get() + 4096);
-            put_entry(&mut f, i, &e);
-        }
-        let len = f.len() as u64;
-        edit_header(f, |h| h.file_length = U64::new(len))
-    }));
-    v.push(case("section_out_of_bounds", "section_out_of_bounds", "open", "METADATA length runs past the end of the file", edit_entry(base(), 3, |e| e.length = U64::new(e.length.get() + 5000))));
-    v.push(case("section_length_overflow", "section_out_of_bounds", "open", "METADATA length 2^64-1: offset + length overflows", edit_entry(base(), 3, |e| e.length = U64::new(u64::MAX))));
-    v.push(case("trailing_bytes", "trailing_bytes", "open", "a page after the last section, file length updated", {
-        let mut f = base();
-        f.extend_from_slice(&[0; 4096]);
-        let len = f.len() as u64;
-        edit_header(f, |h| h.file_length = U64::new(len))
-    }));
-    v.push(case("unknown_required_section", "unknown_required_section", "open", "LOSS_MASK kind changed to private kind 0x80000001, required flag kept", edit_entry(base(), 2, |e| e.kind = U32::new(0x8000_0001))));
-    v.push(case("unknown_codec", "unknown_codec", "open", "TOKENS codec 7", edit_entry(base(), 0, |e| e.codec = 7)));
-    v.push(case("bad_dtype", "bad_dtype", "open", "DOC_OFFSETS dtype u32", edit_entry(base(), 1, |e| e.dtype = 3)));
-    v.push(case("bad_dtype_unknown_code", "bad_dtype", "open", "TOKENS dtype code 9", edit_entry(base(), 0, |e| e.dtype = 9)));
-    v.push(case("duplicate_section", "duplicate_section", "open", "LOSS_MASK entry relabelled TOKENS", edit_entry(base(), 2, |e| {
-        e.kind = U32::new(1);
-        e.dtype = 1;
-        e.count = e.length;
-    })));
-    v.push(case("missing_metadata", "missing_section", "open", "METADATA relabelled as an optional private kind", edit_entry(base(), 3, |e| {
-        e.kind = U32::new(0x8000_0002);
-        e.flags = U16::new(0);
-    })));
-    v.push(case("section_length", "section_length", "open", "TOKENS count one more than its length holds", edit_entry(base(), 0, |e| e.count = U64::new(e.count.get() + 1))));
-    v.push(case("mask_count_mismatch", "count_mismatch", "open", "9 mask bits for 10 tokens", raw(&[1; 10], &[0, 10], Some(RawSection::mask(9, vec![0xFF, 0x01])), META)));
-    v.push(case("no_offsets", "count_mismatch", "open", "DOC_OFFSETS with zero entries", raw(&[], &[], None, META)));
-    v.push(case("first_offset_not_zero", "bad_doc_offsets", "open", "offsets [1, 10]", raw(&[1; 10], &[1, 10], None, META)));
-    v.push(case("last_offset_not_n_tokens", "bad_doc_offsets", "open", "offsets [0, 4, 9] for 10 tokens", raw(&[1; 10], &[0, 4, 9], None, META)));
-    v.push(case("mask_padding", "mask_padding", "open", "10 mask bits, bits 10-15 of the last byte set", raw(&[1; 10], &[0, 10], Some(RawSection::mask(10, vec![0xFF, 0xFF])), META)));
-    v.push(case("metadata_not_json", "bad_metadata", "open", "metadata is not JSON", raw(&[1; 3], &[0, 3], None, "vocab_size=1000")));
-    v.push(case("metadata_not_object", "bad_metadata", "open", "metadata is a JSON array", raw(&[1; 3], &[0, 3], None, "[1000]")));
-    v.push(case("metadata_no_vocab", "bad_metadata", "open", "metadata without vocab_size", raw(&[1; 3], &[0, 3], None, r#"{"tokenizer":"x"}"#)));
-    v.push(case("metadata_eos_out_of_vocab", "bad_metadata", "open", "eos_id 1000 with vocab_size 1000", raw(&[1; 3], &[0, 3], None, r#"{"vocab_size":1000,"eos_id":1000}"#)));
-    v.push(case("metadata_bad_utf8", "bad_metadata", "open", "metadata bytes are not UTF-8", {
-        let mut s = vec![RawSection::tokens_u16(&[1; 3]), RawSection::offsets(&[0, 3])];
-        s.push(RawSection::new(4, 0, 3, vec![b'{', 0xFF, b'}']));
-        build_raw(&s)
-    }));
-    v.push(case("vocab_dtype", "vocab_dtype", "open", "u8 tokens with vocab_size 300", build_raw(&[
-        RawSection::tokens_u8(&[1, 2, 3]),
-        RawSection::offsets(&[0, 3]),
-        RawSection::metadata(r#"{"vocab_size":300}"#),
-    ])));
+    v.push(case(
+        "table_checksum",
+        "table_checksum",
+        "open",
+        "a reserved table byte changed, table CRC not updated",
+        f,
+    ));
+    v.push(case(
+        "section_misaligned",
+        "section_misaligned",
+        "open",
+        "DOC_OFFSETS offset moved by 8 bytes",
+        edit_entry(base(), 1, |e| e.offset = U64::new(e.offset.get() + 8)),
+    ));
+    v.push(case(
+        "section_overlap",
+        "section_overlap",
+        "open",
+        "DOC_OFFSETS offset set to the TOKENS offset",
+        edit_entry(base(), 1, |e| e.offset = U64::new(4096)),
+    ));
+    v.push(case(
+        "section_gap",
+        "section_gap",
+        "open",
+        "an extra page before DOC_OFFSETS",
+        {
+            let mut f = base();
+            let at = entry(&f, 1).offset.get() as usize;
+            f.splice(at..at, [0u8; 4096]);
+            for i in 1..4 {
+                let mut e = entry(&f, i);
+                e.offset = U64::new(e.offset.get() + 4096);
+                put_entry(&mut f, i, &e);
+            }
+            let len = f.len() as u64;
+            edit_header(f, |h| h.file_length = U64::new(len))
+        },
+    ));
+    v.push(case(
+        "section_out_of_bounds",
+        "section_out_of_bounds",
+        "open",
+        "METADATA length runs past the end of the file",
+        edit_entry(base(), 3, |e| e.length = U64::new(e.length.get() + 5000)),
+    ));
+    v.push(case(
+        "section_length_overflow",
+        "section_out_of_bounds",
+        "open",
+        "METADATA length 2^64-1: offset + length overflows",
+        edit_entry(base(), 3, |e| e.length = U64::new(u64::MAX)),
+    ));
+    v.push(case(
+        "trailing_bytes",
+        "trailing_bytes",
+        "open",
+        "a page after the last section, file length updated",
+        {
+            let mut f = base();
+            f.extend_from_slice(&[0; 4096]);
+            let len = f.len() as u64;
+            edit_header(f, |h| h.file_length = U64::new(len))
+        },
+    ));
+    v.push(case(
+        "unknown_required_section",
+        "unknown_required_section",
+        "open",
+        "LOSS_MASK kind changed to private kind 0x80000001, required flag kept",
+        edit_entry(base(), 2, |e| e.kind = U32::new(0x8000_0001)),
+    ));
+    v.push(case(
+        "unknown_codec",
+        "unknown_codec",
+        "open",
+        "TOKENS codec 7",
+        edit_entry(base(), 0, |e| e.codec = 7),
+    ));
+    v.push(case(
+        "bad_dtype",
+        "bad_dtype",
+        "open",
+        "DOC_OFFSETS dtype u32",
+        edit_entry(base(), 1, |e| e.dtype = 3),
+    ));
+    v.push(case(
+        "bad_dtype_unknown_code",
+        "bad_dtype",
+        "open",
+        "TOKENS dtype code 9",
+        edit_entry(base(), 0, |e| e.dtype = 9),
+    ));
+    v.push(case(
+        "duplicate_section",
+        "duplicate_section",
+        "open",
+        "LOSS_MASK entry relabelled TOKENS",
+        edit_entry(base(), 2, |e| {
+            e.kind = U32::new(1);
+            e.dtype = 1;
+            e.count = e.length;
+        }),
+    ));
+    v.push(case(
+        "missing_metadata",
+        "missing_section",
+        "open",
+        "METADATA relabelled as an optional private kind",
+        edit_entry(base(), 3, |e| {
+            e.kind = U32::new(0x8000_0002);
+            e.flags = U16::new(0);
+        }),
+    ));
+    v.push(case(
+        "section_length",
+        "section_length",
+        "open",
+        "TOKENS count one more than its length holds",
+        edit_entry(base(), 0, |e| e.count = U64::new(e.count.get() + 1)),
+    ));
+    v.push(case(
+        "mask_count_mismatch",
+        "count_mismatch",
+        "open",
+        "9 mask bits for 10 tokens",
+        raw(
+            &[1; 10],
+            &[0, 10],
+            Some(RawSection::mask(9, vec![0xFF, 0x01])),
+            META,
+        ),
+    ));
+    v.push(case(
+        "no_offsets",
+        "count_mismatch",
+        "open",
+        "DOC_OFFSETS with zero entries",
+        raw(&[], &[], None, META),
+    ));
+    v.push(case(
+        "first_offset_not_zero",
+        "bad_doc_offsets",
+        "open",
+        "offsets [1, 10]",
+        raw(&[1; 10], &[1, 10], None, META),
+    ));
+    v.push(case(
+        "last_offset_not_n_tokens",
+        "bad_doc_offsets",
+        "open",
+        "offsets [0, 4, 9] for 10 tokens",
+        raw(&[1; 10], &[0, 4, 9], None, META),
+    ));
+    v.push(case(
+        "mask_padding",
+        "mask_padding",
+        "open",
+        "10 mask bits, bits 10-15 of the last byte set",
+        raw(
+            &[1; 10],
+            &[0, 10],
+            Some(RawSection::mask(10, vec![0xFF, 0xFF])),
+            META,
+        ),
+    ));
+    v.push(case(
+        "metadata_not_json",
+        "bad_metadata",
+        "open",
+        "metadata is not JSON",
+        raw(&[1; 3], &[0, 3], None, "vocab_size=1000"),
+    ));
+    v.push(case(
+        "metadata_not_object",
+        "bad_metadata",
+        "open",
+        "metadata is a JSON array",
+        raw(&[1; 3], &[0, 3], None, "[1000]"),
+    ));
+    v.push(case(
+        "metadata_no_vocab",
+        "bad_metadata",
+        "open",
+        "metadata without vocab_size",
+        raw(&[1; 3], &[0, 3], None, r#"{"tokenizer":"x"}"#),
+    ));
+    v.push(case(
+        "metadata_eos_out_of_vocab",
+        "bad_metadata",
+        "open",
+        "eos_id 1000 with vocab_size 1000",
+        raw(
+            &[1; 3],
+            &[0, 3],
+            None,
+            r#"{"vocab_size":1000,"eos_id":1000}"#,
+        ),
+    ));
+    v.push(case(
+        "metadata_bad_utf8",
+        "bad_metadata",
+        "open",
+        "metadata bytes are not UTF-8",
+        {
+            let mut s = vec![
+                RawSection::tokens_u16(&[1; 3]),
+                RawSection::offsets(&[0, 3]),
+            ];
+            s.push(RawSection::new(4, 0, 3, vec![b'{', 0xFF, b'}']));
+            build_raw(&s)
+        },
+    ));
+    v.push(case(
+        "vocab_dtype",
+        "vocab_dtype",
+        "open",
+        "u8 tokens with vocab_size 300",
+        build_raw(&[
+            RawSection::tokens_u8(&[1, 2, 3]),
+            RawSection::offsets(&[0, 3]),
+            RawSection::metadata(r#"{"vocab_size":300}"#),
+        ]),
+    ));
     let mut f = base();
     let at = entry(&f, 0).offset.get() as usize;
     f[at] ^= 0x01;
-    v.push(case("section_checksum", "section_checksum", "verify", "first token byte flipped, CRC not updated", f));
+    v.push(case(
+        "section_checksum",
+        "section_checksum",
+        "verify",
+        "first token byte flipped, CRC not updated",
+        f,
+    ));
     let mut f = base();
     let e = entry(&f, 0);
     f[(e.offset.get() + e.length.get()) as usize] = 0x55;
-    v.push(case("padding_not_zero", "padding_not_zero", "verify", "a byte of the padding after TOKENS set to 0x55", f));
-    v.push(case("offsets_decreasing", "bad_doc_offsets", "verify", "offsets [0, 7, 3, 10]", raw(&[1; 10], &[0, 7, 3, 10], None, META)));
-    v.push(case("token_out_of_range", "token_out_of_range", "verify", "token 1000 with vocab_size 1000", raw(&[1, 999, 1000, 2], &[0, 4], None, META)));
+    v.push(case(
+        "padding_not_zero",
+        "padding_not_zero",
+        "verify",
+        "a byte of the padding after TOKENS set to 0x55",
+        f,
+    ));
+    v.push(case(
+        "offsets_decreasing",
+        "bad_doc_offsets",
+        "verify",
+        "offsets [0, 7, 3, 10]",
+        raw(&[1; 10], &[0, 7, 3, 10], None, META),
+    ));
+    v.push(case(
+        "token_out_of_range",
+        "token_out_of_range",
+        "verify",
+        "token 1000 with vocab_size 1000",
+        raw(&[1, 999, 1000, 2], &[0, 4], None, META),
+    ));
     v
 }
 
 pub fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("spec").join("vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("spec")
+        .join("vectors")
 }

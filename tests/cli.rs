@@ -1,0 +1,197 @@
+//! The `tokpack` command line, as users call it: names, flags, JSON shapes and exit codes.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{tempdir, vectors_dir};
+use serde_json::Value;
+
+fn tokpack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokpack"))
+        .args(args)
+        .output()
+        .expect("run tokpack")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn build(dir: &Path, jsonl: &str, vocab: &str) -> (Output, std::path::PathBuf) {
+    let input = dir.join("in.jsonl");
+    fs::write(&input, jsonl).expect("write input");
+    let out = dir.join("out.tpk");
+    let o = tokpack(&[
+        "build",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--vocab-size",
+        vocab,
+        "--no-sync",
+    ]);
+    (o, out)
+}
+
+#[test]
+fn build_info_get_verify() {
+    let dir = tempdir();
+    let jsonl = "{\"input_ids\": [1, 2, 3]}\n\n{\"input_ids\": [70000, 5], \"loss_mask\": [0, 1], \"text\": \"ignored\"}\n{\"input_ids\": []}\n";
+    let (o, out) = build(dir.path(), jsonl, "100352");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 documents, 5 tokens"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = tokpack(&["info", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: Value = serde_json::from_slice(&o.stdout).expect("info json");
+    for key in [
+        "num_documents",
+        "num_tokens",
+        "dtype",
+        "vocab_size",
+        "has_loss_mask",
+        "sections",
+        "metadata",
+    ] {
+        assert!(info.get(key).is_some(), "info --json lacks {key}");
+    }
+    assert_eq!(info["num_documents"], 3);
+    assert_eq!(info["num_tokens"], 5);
+    assert_eq!(info["dtype"], "u32");
+    assert_eq!(info["vocab_size"], 100_352);
+    assert_eq!(info["has_loss_mask"], true);
+    assert_eq!(info["sections"].as_array().map(Vec::len), Some(4));
+    assert_eq!(info["metadata"]["vocab_size"], 100_352);
+
+    let text = tokpack(&["info", out.to_str().unwrap()]);
+    assert!(stdout(&text).contains("DOC_OFFSETS"), "{}", stdout(&text));
+
+    let o = tokpack(&["get", out.to_str().unwrap(), "--doc", "1", "--json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("get json");
+    assert_eq!(
+        doc,
+        serde_json::json!({"input_ids": [70000, 5], "loss_mask": [0, 1]})
+    );
+    let o = tokpack(&["get", out.to_str().unwrap(), "--doc", "0", "--json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).expect("get json");
+    assert_eq!(doc["loss_mask"], serde_json::json!([1, 1, 1]));
+    let o = tokpack(&["get", out.to_str().unwrap(), "--doc", "3"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("document 3 is out of range"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = tokpack(&["verify", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("ok:"));
+}
+
+#[test]
+fn a_bad_line_is_named_and_leaves_no_output() {
+    for (jsonl, needle) in [
+        (
+            "{\"input_ids\": [1]}\n{\"input_ids\": [1, \"x\"]}\n",
+            "line 2",
+        ),
+        (
+            "{\"input_ids\": [1]}\n{\"input_ids\": [1]}\n{\"input_ids\": [1, 2000]}\n",
+            "line 3: document 2, token 1: id 2000",
+        ),
+        (
+            "{\"input_ids\": [1, 2], \"loss_mask\": [1]}\n",
+            "line 1: document 0: loss mask has 1 entries",
+        ),
+        (
+            "{\"input_ids\": [1, 2], \"loss_mask\": [1, 2]}\n",
+            "line 1: loss_mask[1] is 2",
+        ),
+        ("{\"tokens\": [1]}\n", "line 1: missing field `input_ids`"),
+        ("not json\n", "line 1"),
+    ] {
+        let dir = tempdir();
+        let (o, out) = build(dir.path(), jsonl, "1000");
+        assert!(!o.status.success(), "{jsonl}");
+        assert!(stderr(&o).contains(needle), "{jsonl}: {}", stderr(&o));
+        assert!(!out.exists());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("e").file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "only the input remains: {left:?}");
+    }
+}
+
+#[test]
+fn verify_names_the_problem_of_every_invalid_vector() {
+    for entry in fs::read_dir(vectors_dir().join("invalid")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "tpk") {
+            continue;
+        }
+        let want: Value =
+            serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse");
+        let o = tokpack(&["verify", path.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", path.display());
+        let err = stderr(&o);
+        let code = want["error"].as_str().expect("code");
+        assert!(
+            err.contains(&format!("[{code}]")),
+            "{}: {err}",
+            path.display()
+        );
+        assert!(
+            err.contains(path.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn metadata_flags_land_in_the_file() {
+    let dir = tempdir();
+    let input = dir.path().join("in.jsonl");
+    fs::write(&input, "{\"input_ids\": [1, 2]}\n").expect("write");
+    let out = dir.path().join("m.tpk");
+    let o = tokpack(&[
+        "build",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--vocab-size",
+        "50257",
+        "--tokenizer",
+        "gpt2",
+        "--eos-id",
+        "50256",
+        "--meta",
+        "source=web",
+        "--meta",
+        "year=2024",
+        "--dataset-id",
+        "000102030405060708090a0b0c0d0e0f",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info: Value =
+        serde_json::from_slice(&tokpack(&["info", out.to_str().unwrap(), "--json"]).stdout)
+            .expect("json");
+    assert_eq!(info["metadata"]["tokenizer"], "gpt2");
+    assert_eq!(info["metadata"]["eos_id"], 50256);
+    assert_eq!(info["metadata"]["source"], "web");
+    assert_eq!(info["metadata"]["year"], 2024);
+    assert_eq!(info["dataset_id"], "000102030405060708090a0b0c0d0e0f");
+}

@@ -1,0 +1,276 @@
+//! One named test per MUST rule of `spec/FORMAT.md` 6.1 and 6.2, each expecting one
+//! specific error code from one file of the catalogue (the same files as `spec/vectors/invalid`).
+
+mod common;
+
+use common::{invalid_cases, open_bytes};
+use tokpack::ErrorCode;
+
+fn expect(name: &str, code: ErrorCode) {
+    let case = invalid_cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .expect("case in the catalogue");
+    assert_eq!(
+        case.code,
+        code.as_str(),
+        "catalogue and test disagree on {name}"
+    );
+    let err = match (open_bytes(&case.bytes), case.stage) {
+        (Err(e), "open") => e,
+        (Ok(ds), "verify") => ds.verify().expect_err("verify must fail"),
+        (Ok(_), _) => panic!("{name}: opened, must fail at open"),
+        (Err(e), _) => panic!("{name}: failed at open with {e}, must open and fail at verify"),
+    };
+    assert_eq!(err.code(), Some(code), "{name}: {err}");
+    // The message names the rule's code, so users can look it up in the spec.
+    assert!(err.to_string().contains(code.as_str()), "{err}");
+}
+
+#[test]
+fn must_refuse_truncated() {
+    expect("truncated", ErrorCode::Truncated);
+}
+
+#[test]
+fn must_refuse_empty_file() {
+    expect("empty_file", ErrorCode::Truncated);
+}
+
+#[test]
+fn must_refuse_bad_magic() {
+    expect("bad_magic", ErrorCode::BadMagic);
+}
+
+#[test]
+fn must_refuse_major_version_2() {
+    expect("major_version_2", ErrorCode::UnsupportedVersion);
+}
+
+#[test]
+fn must_refuse_unknown_flags() {
+    expect("unknown_flags", ErrorCode::UnknownFlags);
+}
+
+#[test]
+fn must_refuse_header_checksum() {
+    expect("header_checksum", ErrorCode::HeaderChecksum);
+}
+
+#[test]
+fn must_refuse_truncated_last_byte() {
+    expect("truncated_last_byte", ErrorCode::FileLength);
+}
+
+#[test]
+fn must_refuse_appended_page() {
+    expect("appended_page", ErrorCode::FileLength);
+}
+
+#[test]
+fn must_refuse_table_offset() {
+    expect("table_offset", ErrorCode::BadSectionTable);
+}
+
+#[test]
+fn must_refuse_section_count_huge() {
+    expect("section_count_huge", ErrorCode::BadSectionTable);
+}
+
+#[test]
+fn must_refuse_section_count_past_end() {
+    expect("section_count_past_end", ErrorCode::BadSectionTable);
+}
+
+#[test]
+fn must_refuse_table_checksum() {
+    expect("table_checksum", ErrorCode::TableChecksum);
+}
+
+#[test]
+fn must_refuse_section_misaligned() {
+    expect("section_misaligned", ErrorCode::SectionMisaligned);
+}
+
+#[test]
+fn must_refuse_section_overlap() {
+    expect("section_overlap", ErrorCode::SectionOverlap);
+}
+
+#[test]
+fn must_refuse_section_gap() {
+    expect("section_gap", ErrorCode::SectionGap);
+}
+
+#[test]
+fn must_refuse_section_out_of_bounds() {
+    expect("section_out_of_bounds", ErrorCode::SectionOutOfBounds);
+}
+
+#[test]
+fn must_refuse_section_length_overflow() {
+    expect("section_length_overflow", ErrorCode::SectionOutOfBounds);
+}
+
+#[test]
+fn must_refuse_trailing_bytes() {
+    expect("trailing_bytes", ErrorCode::TrailingBytes);
+}
+
+#[test]
+fn must_refuse_unknown_required_section() {
+    expect(
+        "unknown_required_section",
+        ErrorCode::UnknownRequiredSection,
+    );
+}
+
+#[test]
+fn must_refuse_unknown_codec() {
+    expect("unknown_codec", ErrorCode::UnknownCodec);
+}
+
+#[test]
+fn must_refuse_bad_dtype() {
+    expect("bad_dtype", ErrorCode::BadDtype);
+}
+
+#[test]
+fn must_refuse_bad_dtype_unknown_code() {
+    expect("bad_dtype_unknown_code", ErrorCode::BadDtype);
+}
+
+#[test]
+fn must_refuse_duplicate_section() {
+    expect("duplicate_section", ErrorCode::DuplicateSection);
+}
+
+#[test]
+fn must_refuse_missing_metadata() {
+    expect("missing_metadata", ErrorCode::MissingSection);
+}
+
+#[test]
+fn must_refuse_section_length() {
+    expect("section_length", ErrorCode::SectionLength);
+}
+
+#[test]
+fn must_refuse_mask_count_mismatch() {
+    expect("mask_count_mismatch", ErrorCode::CountMismatch);
+}
+
+#[test]
+fn must_refuse_no_offsets() {
+    expect("no_offsets", ErrorCode::CountMismatch);
+}
+
+#[test]
+fn must_refuse_first_offset_not_zero() {
+    expect("first_offset_not_zero", ErrorCode::BadDocOffsets);
+}
+
+#[test]
+fn must_refuse_last_offset_not_n_tokens() {
+    expect("last_offset_not_n_tokens", ErrorCode::BadDocOffsets);
+}
+
+#[test]
+fn must_refuse_mask_padding() {
+    expect("mask_padding", ErrorCode::MaskPadding);
+}
+
+#[test]
+fn must_refuse_metadata_not_json() {
+    expect("metadata_not_json", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_not_object() {
+    expect("metadata_not_object", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_no_vocab() {
+    expect("metadata_no_vocab", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_eos_out_of_vocab() {
+    expect("metadata_eos_out_of_vocab", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_bad_utf8() {
+    expect("metadata_bad_utf8", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_vocab_dtype() {
+    expect("vocab_dtype", ErrorCode::VocabDtype);
+}
+
+#[test]
+fn must_refuse_section_checksum() {
+    expect("section_checksum", ErrorCode::SectionChecksum);
+}
+
+#[test]
+fn must_refuse_padding_not_zero() {
+    expect("padding_not_zero", ErrorCode::PaddingNotZero);
+}
+
+#[test]
+fn must_refuse_offsets_decreasing() {
+    expect("offsets_decreasing", ErrorCode::BadDocOffsets);
+}
+
+#[test]
+fn must_refuse_token_out_of_range() {
+    expect("token_out_of_range", ErrorCode::TokenOutOfRange);
+}
+
+#[test]
+fn every_catalogue_case_has_a_named_test() {
+    let named = include_str!("must_rules.rs");
+    for c in invalid_cases() {
+        assert!(
+            named.contains(&format!("fn must_refuse_{}()", c.name)),
+            "no named test for {}",
+            c.name
+        );
+    }
+}
+
+#[test]
+fn document_lookup_checks_its_own_offsets() {
+    // Opened but not verified: document(1) spans 7..3 and must be refused, not sliced.
+    let case = invalid_cases()
+        .into_iter()
+        .find(|c| c.name == "offsets_decreasing")
+        .expect("case");
+    let ds = open_bytes(&case.bytes).expect("opens");
+    assert!(ds.document(0).is_ok());
+    assert_eq!(
+        ds.document(1).unwrap_err().code(),
+        Some(ErrorCode::BadDocOffsets)
+    );
+    assert_eq!(
+        ds.typed::<u16>().unwrap().document(1).unwrap_err().code(),
+        Some(ErrorCode::BadDocOffsets)
+    );
+    assert!(ds.document(3).is_err());
+}
+
+#[test]
+fn errors_name_section_and_byte() {
+    let case = invalid_cases()
+        .into_iter()
+        .find(|c| c.name == "section_misaligned")
+        .expect("case");
+    let msg = open_bytes(&case.bytes).unwrap_err().to_string();
+    assert!(
+        msg.contains("DOC_OFFSETS") && msg.contains("at byte 136"),
+        "{msg}"
+    );
+}

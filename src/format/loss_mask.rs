@@ -257,7 +257,7 @@ mod tests {
         want.extend([true; 10]);
         want.extend([false; 5]);
         assert_eq!(out, pack(&want));
-        assert_eq!(out, vec![0b1111_1101, 0b0011_1111, 0]);
+        assert_eq!(out, vec![0b1111_1101, 0b0001_1111, 0]);
     }
 
     #[test]

@@ -1,0 +1,195 @@
+"""A catalogue of invalid files, one per rule of spec 6.1 / 6.2, built by the
+spec-derived writer: (name, bytes, expected code, stage). Used to compare readers."""
+
+import numpy as np
+
+from spec_writer import Section, dataset_sections, write
+
+DOCS = [[1, 2, 3], [], [4, 5, 250]]
+MASKS = [[1, 0, 1], [], [0, 1, 1]]
+
+
+def _sections(**kwargs):
+    return dataset_sections(DOCS, 300, MASKS, **kwargs)
+
+
+def _edit(fn, **write_kwargs):
+    s = _sections()
+    fn(s)
+    return write(s, **write_kwargs)
+
+
+def _set(index, **fields):
+    def fn(s):
+        for key, value in fields.items():
+            setattr(s[index], key, value)
+    return fn
+
+
+def _meta(meta: bytes, vocab_size=300):
+    return write(dataset_sections(DOCS, vocab_size, MASKS, metadata_bytes=meta))
+
+
+def _offsets(values):
+    def fn(s):
+        s[1].body = np.asarray(values, "<u8").tobytes()
+        s[1].count = len(values)
+    return fn
+
+
+def _padding(at):
+    data = bytearray(write(_sections()))
+    data[at] = 1
+    return bytes(data)
+
+
+def invalid_files():
+    valid = write(_sections())
+    cases = [
+        ("truncated_0", b"", "truncated", "open"),
+        ("truncated_63", valid[:63], "truncated", "open"),
+        ("bad_magic", write(_sections(), magic=b"TOKPACK1"), "bad_magic", "open"),
+        ("major_2", write(_sections(), major=2), "unsupported_version", "open"),
+        ("major_0", write(_sections(), major=0), "unsupported_version", "open"),
+        ("header_flags", write(_sections(), flags=1), "unknown_flags", "open"),
+        ("header_crc", write(_sections(), header_crc32=0), "header_checksum", "open"),
+        ("major_2_bad_crc", write(_sections(), major=2, header_crc32=0), "unsupported_version", "open"),
+        ("flags_bad_crc", write(_sections(), flags=1, header_crc32=0), "header_checksum", "open"),
+        ("cut_file", valid[:-1], "file_length", "open"),
+        ("long_file_length", write(_sections(), file_length=len(valid) + 1), "file_length", "open"),
+        ("table_offset_128", write(_sections(), table_offset=128), "bad_section_table", "open"),
+        ("section_count_1025", write(_sections(), section_count=1025), "bad_section_table", "open"),
+        ("table_past_end", write(_sections(), section_count=1024), "bad_section_table", "open"),
+        ("table_crc", write(_sections(), table_crc32=1), "table_checksum", "open"),
+        ("misaligned", _edit(_set(0, offset=4104)), "section_misaligned", "open"),
+        ("offset_0_overlaps_table", _edit(_set(0, offset=0)), "section_overlap", "open"),
+        ("mask_aliases_tokens", _edit(_set(2, offset=4096)), "section_overlap", "open"),
+        ("gap", _edit(_set(0, offset=8192)), "section_gap", "open"),
+        ("huge_offset", _edit(_set(0, offset=2**64 - 4096)), "section_gap", "open"),
+        ("past_end", _edit(lambda s: setattr(s[3], "length", len(s[3].body) + 1)),
+         "section_out_of_bounds", "open"),
+        ("length_overflow", _edit(_set(0, length=2**64 - 1)), "section_out_of_bounds", "open"),
+        ("trailing_bytes", write(_sections(), trailing=b"\0"), "trailing_bytes", "open"),
+        ("no_sections_trailing", write([], trailing=b"\0"), "trailing_bytes", "open"),
+        ("unknown_required_7", _edit(lambda s: s.append(Section(7, 0, b"x", 1))),
+         "unknown_required_section", "open"),
+        ("unknown_required_insertions", _edit(lambda s: s.append(Section(5, 0, b"x", 1))),
+         "unknown_required_section", "open"),
+        ("unknown_required_private", _edit(lambda s: s.append(Section(0x80000000, 0, b"x", 1))),
+         "unknown_required_section", "open"),
+        ("tokens_codec_1", _edit(_set(0, codec=1)), "unknown_codec", "open"),
+        ("metadata_codec_2", _edit(_set(3, codec=2)), "unknown_codec", "open"),
+        ("tokens_dtype_u64", _edit(_set(0, dtype=4)), "bad_dtype", "open"),
+        ("tokens_dtype_bytes", _edit(_set(0, dtype=0)), "bad_dtype", "open"),
+        ("offsets_dtype_u32", _edit(_set(1, dtype=3)), "bad_dtype", "open"),
+        ("mask_dtype_u16", _edit(_set(2, dtype=2)), "bad_dtype", "open"),
+        ("metadata_dtype_u8", _edit(_set(3, dtype=1)), "bad_dtype", "open"),
+        ("dtype_reserved_9", _edit(_set(0, dtype=9)), "bad_dtype", "open"),
+        ("duplicate_metadata", _edit(lambda s: s.append(s[3])), "duplicate_section", "open"),
+        ("duplicate_mask", _edit(lambda s: s.append(s[2])), "duplicate_section", "open"),
+        ("entry_order_dtype_first", _edit(lambda s: (_set(0, dtype=4)(s), s.insert(1, Section(99, 0, b"", 0)))),
+         "bad_dtype", "open"),
+        ("entry_order_unknown_first", _edit(lambda s: (_set(1, dtype=3)(s), s.insert(1, Section(99, 0, b"", 0)))),
+         "unknown_required_section", "open"),
+        # 6.1 runs step 6 over every entry, then step 7, before step 8 (lengths).
+        ("step6_before_step8_dtype",
+         _edit(lambda s: (setattr(s[0], "count", 4), _set(1, dtype=3)(s))), "bad_dtype", "open"),
+        ("step6_before_step8_unknown_required",
+         _edit(lambda s: (setattr(s[0], "count", 4), s.append(Section(7, 0, b"x", 1)))),
+         "unknown_required_section", "open"),
+        ("step6_before_step8_duplicate",
+         _edit(lambda s: (setattr(s[0], "count", 4), s.append(s[1]))), "duplicate_section", "open"),
+        ("step7_before_step8_missing",
+         write([setattr(x, "count", 4) or x if x.kind == 1 else x for x in _sections() if x.kind != 4]),
+         "missing_section", "open"),
+        ("no_tokens", write([s for s in _sections() if s.kind != 1]), "missing_section", "open"),
+        ("no_offsets", write([s for s in _sections() if s.kind != 2]), "missing_section", "open"),
+        ("no_metadata", write([s for s in _sections() if s.kind != 4]), "missing_section", "open"),
+        ("no_sections", write([]), "missing_section", "open"),
+        ("tokens_count", _edit(lambda s: setattr(s[0], "count", s[0].count + 1)), "section_length", "open"),
+        ("mask_count_9_bytes_1", _edit(_set(2, count=9)), "section_length", "open"),
+        ("offsets_count_overflow", _edit(_set(1, count=2**61)), "section_length", "open"),
+        ("metadata_count", _edit(lambda s: setattr(s[3], "count", s[3].count - 1)), "section_length", "open"),
+        ("offsets_count_0", _edit(_offsets([])), "count_mismatch", "open"),
+        ("mask_count_7", _edit(_set(2, count=7)), "count_mismatch", "open"),
+        ("first_offset_1", _edit(_offsets([1, 3, 3, 6])), "bad_doc_offsets", "open"),
+        ("last_offset_5", _edit(_offsets([0, 3, 3, 5])), "bad_doc_offsets", "open"),
+        ("last_offset_max", _edit(_offsets([0, 3, 3, 2**64 - 1])), "bad_doc_offsets", "open"),
+        ("mask_padding", _edit(lambda s: setattr(s[2], "body", bytes([s[2].body[0] | 0x80]))),
+         "mask_padding", "open"),
+        ("vocab_dtype_u8", write(dataset_sections(DOCS, 257, MASKS, token_dtype_code=1)),
+         "vocab_dtype", "open"),
+        ("vocab_dtype_u16", write(dataset_sections(DOCS, 65537, MASKS, token_dtype_code=2)),
+         "vocab_dtype", "open"),
+        ("checksum_tokens", _edit(_set(0, crc32=0)), "section_checksum", "verify"),
+        ("checksum_metadata", _edit(_set(3, crc32=0)), "section_checksum", "verify"),
+        ("checksum_unknown_optional",
+         _edit(lambda s: s.append(Section(0x80000001, 0, b"x", 1, flags=0, crc32=0))),
+         "section_checksum", "verify"),
+        ("padding_after_table", _padding(4095), "padding_not_zero", "verify"),
+        ("padding_between_sections", _padding(4096 + 100), "padding_not_zero", "verify"),
+        ("offsets_decrease", _edit(_offsets([0, 4, 3, 6])), "bad_doc_offsets", "verify"),
+        ("token_300", write(dataset_sections([[1], [300]], 300)), "token_out_of_range", "verify"),
+        ("token_out_of_range_and_crc",
+         write([_set(0, crc32=0)(s) or s for s in [dataset_sections([[300]], 300)]][0]),
+         "section_checksum", "verify"),
+    ]
+    bad_metadata = {
+        "not_utf8": b"\xff\xfe",
+        "utf8_surrogate": b'{"vocab_size": 300, "x": "\xed\xa0\x80"}',
+        "bom": b"\xef\xbb\xbf{\"vocab_size\": 300}",
+        "empty": b"",
+        "array": b"[300]",
+        "two_values": b'{"vocab_size": 300} {}',
+        "nan": b'{"vocab_size": 300, "x": NaN}',
+        "lone_surrogate_escape": b'{"vocab_size": 300, "x": "\\ud800"}',
+        "raw_tab_in_string": b'{"vocab_size": 300, "x": "a\tb"}',
+        "trailing_comma": b'{"vocab_size": 300,}',
+        "no_vocab_size": b"{}",
+        "vocab_size_0": b'{"vocab_size": 0}',
+        "vocab_size_negative": b'{"vocab_size": -1}',
+        "vocab_size_2_32_plus_1": b'{"vocab_size": 4294967297}',
+        "vocab_size_float": b'{"vocab_size": 300.0}',
+        "vocab_size_exponent": b'{"vocab_size": 3e2}',
+        "vocab_size_string": b'{"vocab_size": "300"}',
+        "vocab_size_bool": b'{"vocab_size": true}',
+        "vocab_size_null": b'{"vocab_size": null}',
+        "tokenizer_number": b'{"vocab_size": 300, "tokenizer": 5}',
+        "bos_id_eq_vocab": b'{"vocab_size": 300, "bos_id": 300}',
+        "eos_id_negative": b'{"vocab_size": 300, "eos_id": -1}',
+        "pad_id_string": b'{"vocab_size": 300, "pad_id": "0"}',
+        "pad_id_float": b'{"vocab_size": 300, "pad_id": 1.5}',
+        "writer_null": b'{"vocab_size": 300, "writer": null}',
+        "writer_number": b'{"vocab_size": 300, "writer": 1}',
+        "deep_nesting": b'{"vocab_size": 300, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        "over_16_mib": b'{"vocab_size": 300, "x": "' + b"a" * (16 * 1024 * 1024) + b'"}',
+    }
+    for name, meta in bad_metadata.items():
+        cases.append((f"metadata_{name}", _meta(meta), "bad_metadata", "open"))
+    return cases
+
+
+def valid_files():
+    """(name, bytes) for files a reader must accept."""
+    def extra(s):
+        s.insert(1, Section(0x80000001, 9, b"private", 7, codec=3, flags=0xFFFE))
+
+    return [
+        ("basic", write(_sections())),
+        ("minor_7", write(_sections(), minor=7)),
+        ("header_reserved_set", write(_sections(), reserved=0xDEADBEEF)),
+        ("unknown_optional_sections", _edit(extra)),
+        ("reserved_kind_5_optional", _edit(lambda s: s.append(Section(5, 0, b"x", 1, flags=0)))),
+        ("no_required_flags", _edit(lambda s: [setattr(x, "flags", 0) for x in s])),
+        ("entry_reserved_bytes_set", _edit(_set(0, reserved=b"\xff" * 28))),
+        ("tokens_wider_u32", write(dataset_sections(DOCS, 300, MASKS, token_dtype_code=3))),
+        ("vocab_2_32", write(dataset_sections(DOCS, 2**32, MASKS))),
+        ("vocab_1", write(dataset_sections([[0], []], 1, [[1], []]))),
+        ("no_documents", write(dataset_sections([], 10, []))),
+        ("no_mask", write(dataset_sections(DOCS, 300))),
+        ("metadata_all_keys", _meta(
+            b' {"vocab_size": 300, "tokenizer": null, "bos_id": null, "eos_id": 299,'
+            b' "pad_id": 0, "writer": "w", "user": {"a": [1, 2.5, "\\u00e9"]}} ')),
+        ("metadata_huge_user_int", _meta(b'{"vocab_size": 300, "n": 1' + b"0" * 30 + b"}")),
+        ("metadata_nesting_100", _meta(b'{"vocab_size": 300, "x": ' + b"[" * 100 + b"]" * 100 + b"}")),
+    ]

@@ -1,0 +1,151 @@
+"""A small tokpack writer written from spec/FORMAT.md, for tests only.
+
+It writes valid files by default and lets a test override any field, so that each
+rule of spec 6.1/6.2 can be broken on its own.
+"""
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+PAGE = 4096
+MAGIC = b"TOKPACK\x00"
+REQUIRED = 1
+
+
+def align_up(x: int) -> int:
+    return -(-x // PAGE) * PAGE
+
+
+@dataclass
+class Section:
+    kind: int
+    dtype: int
+    body: bytes
+    count: int
+    codec: int = 0
+    flags: int = REQUIRED
+    # Overrides; None means "the correct value".
+    offset: Optional[int] = None
+    length: Optional[int] = None
+    crc32: Optional[int] = None
+    reserved: bytes = b"\x00" * 28
+
+
+def token_dtype(vocab_size: int):
+    if vocab_size <= 256:
+        return 1, np.dtype("<u1")
+    if vocab_size <= 65536:
+        return 2, np.dtype("<u2")
+    return 3, np.dtype("<u4")
+
+
+def dataset_sections(
+    docs: Sequence[Sequence[int]],
+    vocab_size: int,
+    masks: Optional[Sequence[Sequence[int]]] = None,
+    metadata: Optional[dict] = None,
+    metadata_bytes: Optional[bytes] = None,
+    token_dtype_code: Optional[int] = None,
+) -> List[Section]:
+    """TOKENS, DOC_OFFSETS, LOSS_MASK (if masks given) and METADATA, in that order."""
+    code, np_dtype = token_dtype(vocab_size)
+    if token_dtype_code is not None:
+        code = token_dtype_code
+        np_dtype = np.dtype({1: "<u1", 2: "<u2", 3: "<u4"}[code])
+    flat = np.concatenate([np.asarray(d, dtype=np.int64) for d in docs]) if docs else np.zeros(0, np.int64)
+    tokens = flat.astype(np_dtype)
+    lengths = [len(d) for d in docs]
+    offsets = np.zeros(len(docs) + 1, dtype="<u8")
+    offsets[1:] = np.cumsum(lengths, dtype=np.uint64) if lengths else []
+    sections = [
+        Section(1, code, tokens.tobytes(), len(tokens)),
+        Section(2, 4, offsets.tobytes(), len(offsets)),
+    ]
+    if masks is not None:
+        bits = np.concatenate([np.asarray(m, dtype=np.uint8) for m in masks]) if masks else np.zeros(0, np.uint8)
+        packed = np.packbits(bits, bitorder="little")
+        sections.append(Section(3, 1, packed.tobytes(), len(bits)))
+    if metadata_bytes is None:
+        meta = {"vocab_size": vocab_size, "writer": "tokpack-python tests"}
+        if metadata is not None:
+            meta = metadata
+        metadata_bytes = json.dumps(meta).encode("utf-8")
+    sections.append(Section(4, 0, metadata_bytes, len(metadata_bytes)))
+    return sections
+
+
+def write(
+    sections: Sequence[Section],
+    *,
+    major: int = 1,
+    minor: int = 0,
+    flags: int = 0,
+    dataset_id: bytes = bytes(range(16)),
+    file_length: Optional[int] = None,
+    table_offset: int = 64,
+    section_count: Optional[int] = None,
+    table_crc32: Optional[int] = None,
+    header_crc32: Optional[int] = None,
+    reserved: int = 0,
+    magic: bytes = MAGIC,
+    trailing: bytes = b"",
+) -> bytes:
+    """Lay the sections out per spec section 2 and return the file's bytes."""
+    table_end = 64 + 64 * len(sections)
+    end = table_end
+    placed = []
+    for s in sections:
+        offset = align_up(end)
+        placed.append(offset)
+        end = offset + len(s.body)
+    out = bytearray(end)
+    for s, offset in zip(sections, placed):
+        out[offset : offset + len(s.body)] = s.body
+    table = bytearray()
+    for s, offset in zip(sections, placed):
+        entry = bytearray(64)
+        entry[0:4] = s.kind.to_bytes(4, "little")
+        entry[4] = s.dtype
+        entry[5] = s.codec
+        entry[6:8] = s.flags.to_bytes(2, "little")
+        entry[8:16] = (offset if s.offset is None else s.offset).to_bytes(8, "little")
+        entry[16:24] = (len(s.body) if s.length is None else s.length).to_bytes(8, "little")
+        entry[24:32] = s.count.to_bytes(8, "little")
+        crc = zlib.crc32(s.body) if s.crc32 is None else s.crc32
+        entry[32:36] = crc.to_bytes(4, "little")
+        entry[36:64] = s.reserved
+        table += entry
+    out[64:table_end] = table
+    out += trailing
+    header = bytearray(64)
+    header[0:8] = magic
+    header[8:10] = major.to_bytes(2, "little")
+    header[10:12] = minor.to_bytes(2, "little")
+    header[12:16] = flags.to_bytes(4, "little")
+    header[16:32] = dataset_id
+    header[32:40] = (len(out) if file_length is None else file_length).to_bytes(8, "little")
+    header[40:48] = table_offset.to_bytes(8, "little")
+    header[48:52] = (len(sections) if section_count is None else section_count).to_bytes(4, "little")
+    header[52:56] = (zlib.crc32(bytes(table)) if table_crc32 is None else table_crc32).to_bytes(4, "little")
+    header[56:60] = reserved.to_bytes(4, "little")
+    header[60:64] = (zlib.crc32(bytes(header[:60])) if header_crc32 is None else header_crc32).to_bytes(4, "little")
+    out[0:64] = header
+    return bytes(out)
+
+
+def write_dataset(docs, vocab_size, masks=None, **kwargs) -> bytes:
+    return write(dataset_sections(docs, vocab_size, masks, **kwargs))
+
+
+def refresh_checksums(data: bytes) -> bytes:
+    """Recompute the table and header CRCs of an edited file (section CRCs untouched)."""
+    out = bytearray(data)
+    count = int.from_bytes(out[48:52], "little")
+    table = bytes(out[64 : 64 + 64 * count])
+    out[52:56] = zlib.crc32(table).to_bytes(4, "little")
+    out[60:64] = zlib.crc32(bytes(out[:60])).to_bytes(4, "little")
+    return bytes(out)

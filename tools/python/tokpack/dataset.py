@@ -1,0 +1,237 @@
+"""The reader: opening (spec 6.1) and verifying (spec 6.2) a tokpack file."""
+
+import operator
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from .errors import TokpackError
+from .format import doc_offsets, loss_mask, metadata, tokens
+from .format.header import read_header
+from .format.layout import crc32
+from .format.section_table import (
+    KIND_DOC_OFFSETS,
+    KIND_LOSS_MASK,
+    KIND_METADATA,
+    KIND_TOKENS,
+    SectionEntry,
+    check_kinds,
+    check_layout,
+    read_table,
+    table_end,
+)
+from .mapping import map_file
+
+
+class Dataset:
+    """A tokpack file, opened and checked per spec 6.1.
+
+    Build one with :func:`tokpack.open` (memory-mapped file) or
+    :meth:`Dataset.from_buffer` (any bytes). Token arrays are views over the
+    underlying bytes; nothing is copied at open.
+    """
+
+    def __init__(self, raw: np.ndarray) -> None:
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise TypeError("Dataset needs a one-dimensional uint8 array")
+        self._raw = raw
+        header = read_header(raw, len(raw))
+        entries = read_table(raw, header)
+        check_layout(entries, header)
+        found = check_kinds(entries)
+        tok_entry = found[KIND_TOKENS]
+        off_entry = found[KIND_DOC_OFFSETS]
+        mask_entry = found.get(KIND_LOSS_MASK)
+        meta_entry = found[KIND_METADATA]
+        n_tokens = tok_entry.count
+        # Step 9.
+        if off_entry.count < 1:
+            raise TokpackError(
+                "count_mismatch",
+                "count is 0; DOC_OFFSETS holds n_docs + 1 >= 1 offsets",
+                section="doc_offsets",
+                offset=off_entry.entry_offset + 24,
+            )
+        if mask_entry is not None and mask_entry.count != n_tokens:
+            raise TokpackError(
+                "count_mismatch",
+                f"loss mask has {mask_entry.count} bits for {n_tokens} tokens",
+                section="loss_mask",
+                offset=mask_entry.entry_offset + 24,
+            )
+        # Step 10.
+        offsets = doc_offsets.view(raw, off_entry)
+        doc_offsets.check_ends(offsets, off_entry, n_tokens)
+        # Step 11.
+        mask = None
+        if mask_entry is not None:
+            mask = loss_mask.view(raw, mask_entry)
+            loss_mask.check_padding(mask, mask_entry)
+        # Step 12.
+        meta = metadata.parse(raw[meta_entry.offset : meta_entry.end], meta_entry)
+        tokens.check_vocab_dtype(tok_entry, meta["vocab_size"])
+
+        self._header = header
+        self._entries = entries
+        self._tok_entry = tok_entry
+        self._off_entry = off_entry
+        self._mask_entry = mask_entry
+        self._tokens = tokens.view(raw, tok_entry)
+        self._offsets = offsets
+        self._mask = mask
+        self._metadata = meta
+
+    @classmethod
+    def from_buffer(cls, data) -> "Dataset":
+        """Open a tokpack file held in memory (``bytes``, ``bytearray``, ...)."""
+        return cls(np.frombuffer(data, dtype=np.uint8))
+
+    # -- what the file holds ------------------------------------------------------
+
+    @property
+    def tokens(self) -> np.ndarray:
+        """All token ids, a typed view over the file (little-endian, zero copy)."""
+        return self._tokens
+
+    @property
+    def doc_offsets(self) -> np.ndarray:
+        """The ``u64[n_docs + 1]`` document boundaries, a view over the file. Only
+        their two ends are checked at open; :meth:`verify` checks the rest."""
+        return self._offsets
+
+    @property
+    def num_tokens(self) -> int:
+        return self._tok_entry.count
+
+    @property
+    def num_documents(self) -> int:
+        return self._off_entry.count - 1
+
+    def __len__(self) -> int:
+        return self.num_documents
+
+    @property
+    def dtype(self) -> str:
+        """The TOKENS element type: ``"u8"``, ``"u16"`` or ``"u32"``."""
+        return tokens.dtype_name(self._tok_entry)
+
+    @property
+    def has_loss_mask(self) -> bool:
+        return self._mask is not None
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        """The metadata object, with every key the file has (user keys included)."""
+        return self._metadata
+
+    @property
+    def vocab_size(self) -> int:
+        return self._metadata["vocab_size"]
+
+    @property
+    def dataset_id(self) -> bytes:
+        return self._header.dataset_id
+
+    @property
+    def version(self) -> Tuple[int, int]:
+        return (self._header.major, self._header.minor)
+
+    @property
+    def sections(self) -> List[Dict[str, Any]]:
+        """The section table in file order, one dict per entry (unknown kinds too)."""
+        return [e.describe() for e in self._entries]
+
+    def _document_index(self, i: int) -> int:
+        n = self.num_documents
+        index = operator.index(i)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"document {i} out of range for {n} documents")
+        return index
+
+    def _document_bounds(self, i: int) -> Tuple[int, int]:
+        return doc_offsets.document_bounds(
+            self._offsets, self._off_entry, self._document_index(i), self.num_tokens
+        )
+
+    def document(self, i: int) -> np.ndarray:
+        """Document ``i``'s token ids: a zero-copy slice of :attr:`tokens`.
+
+        Raises ``IndexError`` when ``i`` is out of range (negative ``i`` counts from
+        the end), and ``TokpackError("bad_doc_offsets")`` when the file's offsets for
+        this document do not describe a range inside the tokens.
+        """
+        start, stop = self._document_bounds(i)
+        return self._tokens[start:stop]
+
+    def loss_mask(self, i: int) -> np.ndarray:
+        """Document ``i``'s loss mask as a bool array (all True without a mask)."""
+        start, stop = self._document_bounds(i)
+        return loss_mask.bits(self._mask, start, stop)
+
+    def loss_mask_range(self, start: int, stop: int) -> np.ndarray:
+        """The loss mask of tokens ``start .. stop`` (end exclusive) as a bool array."""
+        start, stop = operator.index(start), operator.index(stop)
+        if not 0 <= start <= stop <= self.num_tokens:
+            raise IndexError(
+                f"token range {start}..{stop} is not inside 0..{self.num_tokens}"
+            )
+        return loss_mask.bits(self._mask, start, stop)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.document(i)
+
+    # -- verify -------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """The full pass of spec 6.2, in the order it lists its checks: section
+        CRC32s, zero padding, non-decreasing offsets, token ids below vocab_size.
+        Raises :class:`TokpackError` on the first problem found."""
+        raw = self._raw
+        for e in self._entries:
+            actual = crc32(raw[e.offset : e.end])
+            if actual != e.crc32:
+                raise TokpackError(
+                    "section_checksum",
+                    f"table entry {e.index}: CRC32 of the {e.length} bytes is "
+                    f"0x{actual:08x}, stored 0x{e.crc32:08x}",
+                    section=e.name,
+                    offset=e.offset,
+                )
+        end = table_end(self._header)
+        for e in self._entries:
+            _check_zero(raw, end, e.offset, e)
+            end = e.end
+        doc_offsets.check_monotonic(self._offsets, self._off_entry)
+        tokens.check_ids(self._tokens, self._tok_entry, self.vocab_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"<tokpack.Dataset {self.num_documents} documents, {self.num_tokens} "
+            f"{self.dtype} tokens, vocab_size {self.vocab_size}, "
+            f"loss mask {'yes' if self.has_loss_mask else 'no'}>"
+        )
+
+
+def _check_zero(raw: np.ndarray, start: int, stop: int, before: SectionEntry) -> None:
+    """The padding ``start .. stop`` (under one page) is all zero bytes."""
+    nonzero = np.flatnonzero(raw[start:stop])
+    if len(nonzero):
+        at = start + int(nonzero[0])
+        raise TokpackError(
+            "padding_not_zero",
+            f"padding byte is 0x{int(raw[at]):02x} in the gap before table entry "
+            f"{before.index}",
+            section="padding",
+            offset=at,
+        )
+
+
+def open(path) -> Dataset:  # noqa: A001 - the package's public verb, tokpack.open
+    """Map the file at ``path`` read-only and open it (spec 6.1, cheap).
+
+    Raises ``OSError`` when the file cannot be read and :class:`TokpackError` when it
+    is not a valid tokpack file.
+    """
+    return Dataset(map_file(path))

@@ -1,0 +1,7 @@
+"""The on-disk layout, one module per part of spec/FORMAT.md.
+
+- ``layout``: conventions and page arithmetic (sections 1 and 2)
+- ``header``: the 64-byte header (section 3)
+- ``section_table``: the section table and its kinds (section 4)
+- ``tokens``, ``doc_offsets``, ``loss_mask``, ``metadata``: the sections (5.1 to 5.4)
+"""

@@ -1,0 +1,293 @@
+"""The section table: 64 bytes per entry at ``table_offset`` (spec section 4),
+and the open-time checks on it (spec 6.1 steps 3 to 8)."""
+
+from dataclasses import dataclass
+from typing import Dict, List
+
+from ..errors import TokpackError
+from .header import HEADER_SIZE, Header
+from .layout import PAGE, U64_MAX, align_up, crc32, u16, u32, u64
+
+ENTRY_SIZE = 64
+TABLE_OFFSET = 64
+MAX_SECTIONS = 1024
+FLAG_REQUIRED = 0x0001
+CODEC_RAW = 0
+
+#: Element types (section 4, ``dtype``): code -> (name, width in bytes, numpy dtype).
+DTYPES = {
+    0: ("bytes", 1, "u1"),
+    1: ("u8", 1, "<u1"),
+    2: ("u16", 2, "<u2"),
+    3: ("u32", 4, "<u4"),
+    4: ("u64", 8, "<u8"),
+}
+
+KIND_TOKENS = 1
+KIND_DOC_OFFSETS = 2
+KIND_LOSS_MASK = 3
+KIND_METADATA = 4
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """One row of the kind table: the kind's name and the dtypes it allows."""
+
+    name: str
+    dtypes: frozenset
+
+
+#: The kinds this reader knows (version 1.0).
+KNOWN_KINDS: Dict[int, KindRule] = {
+    KIND_TOKENS: KindRule("tokens", frozenset({1, 2, 3})),
+    KIND_DOC_OFFSETS: KindRule("doc_offsets", frozenset({4})),
+    KIND_LOSS_MASK: KindRule("loss_mask", frozenset({1})),
+    KIND_METADATA: KindRule("metadata", frozenset({0})),
+}
+#: Kinds the spec names but this version does not define; unknown to this reader.
+RESERVED_KIND_NAMES = {5: "insertions", 6: "packing_plan"}
+REQUIRED_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_METADATA)
+
+
+def kind_name(kind: int) -> str:
+    if kind in KNOWN_KINDS:
+        return KNOWN_KINDS[kind].name
+    if kind in RESERVED_KIND_NAMES:
+        return RESERVED_KIND_NAMES[kind]
+    return f"kind 0x{kind:08x}"
+
+
+@dataclass(frozen=True)
+class SectionEntry:
+    """One table entry, with where it sits in the file."""
+
+    index: int
+    entry_offset: int  # where this entry starts in the file
+    kind: int  # u32, offset 0
+    dtype: int  # u8, offset 4
+    codec: int  # u8, offset 5
+    flags: int  # u16, offset 6
+    offset: int  # u64, offset 8
+    length: int  # u64, offset 16
+    count: int  # u64, offset 24
+    crc32: int  # u32, offset 32
+    # reserved: 28 bytes at offset 36, ignored
+
+    @classmethod
+    def parse(cls, index: int, entry_offset: int, raw: bytes) -> "SectionEntry":
+        return cls(
+            index=index,
+            entry_offset=entry_offset,
+            kind=u32(raw, 0),
+            dtype=raw[4],
+            codec=raw[5],
+            flags=u16(raw, 6),
+            offset=u64(raw, 8),
+            length=u64(raw, 16),
+            count=u64(raw, 24),
+            crc32=u32(raw, 32),
+        )
+
+    @property
+    def name(self) -> str:
+        return kind_name(self.kind)
+
+    @property
+    def required(self) -> bool:
+        return bool(self.flags & FLAG_REQUIRED)
+
+    @property
+    def known(self) -> bool:
+        return self.kind in KNOWN_KINDS
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.length
+
+    def describe(self) -> dict:
+        """The entry as a plain dict (for ``Dataset.sections``)."""
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "name": self.name,
+            "known": self.known,
+            "required": self.required,
+            "dtype": DTYPES[self.dtype][0] if self.dtype in DTYPES else self.dtype,
+            "codec": self.codec,
+            "flags": self.flags,
+            "offset": self.offset,
+            "length": self.length,
+            "count": self.count,
+            "crc32": self.crc32,
+        }
+
+
+def table_end(header: Header) -> int:
+    return TABLE_OFFSET + ENTRY_SIZE * header.section_count
+
+
+def read_table(raw, header: Header) -> List[SectionEntry]:
+    """Spec 6.1 step 3: the table's place, size and CRC; then decode its entries."""
+    if header.table_offset != TABLE_OFFSET:
+        raise TokpackError(
+            "bad_section_table",
+            f"table_offset is {header.table_offset}, must be {TABLE_OFFSET}",
+            section="header",
+            offset=40,
+        )
+    if header.section_count > MAX_SECTIONS:
+        raise TokpackError(
+            "bad_section_table",
+            f"section_count is {header.section_count}, at most {MAX_SECTIONS} allowed",
+            section="header",
+            offset=48,
+        )
+    end = table_end(header)
+    if end > header.file_length:
+        raise TokpackError(
+            "bad_section_table",
+            f"the table of {header.section_count} entries ends at byte {end}, "
+            f"past the end of the file ({header.file_length} bytes)",
+            section="section_table",
+            offset=TABLE_OFFSET,
+        )
+    table = bytes(raw[TABLE_OFFSET:end])
+    actual = crc32(table)
+    if actual != header.table_crc32:
+        raise TokpackError(
+            "table_checksum",
+            f"section table CRC32 is 0x{actual:08x}, stored 0x{header.table_crc32:08x}",
+            section="section_table",
+            offset=TABLE_OFFSET,
+        )
+    return [
+        SectionEntry.parse(
+            i,
+            TABLE_OFFSET + ENTRY_SIZE * i,
+            table[ENTRY_SIZE * i : ENTRY_SIZE * (i + 1)],
+        )
+        for i in range(header.section_count)
+    ]
+
+
+def check_layout(entries: List[SectionEntry], header: Header) -> None:
+    """Spec 6.1 steps 4 and 5: each section at ``align_up(previous end)``, inside the
+    file, and the file ending where the last section ends."""
+    end = table_end(header)
+    for e in entries:
+        where = f"table entry {e.index} (offset field at byte {e.entry_offset + 8})"
+        if e.offset % PAGE != 0:
+            raise TokpackError(
+                "section_misaligned",
+                f"{where}: offset {e.offset} is not a multiple of {PAGE}",
+                section=e.name,
+                offset=e.offset,
+            )
+        if e.offset < end:
+            raise TokpackError(
+                "section_overlap",
+                f"{where}: starts at byte {e.offset}, before the previous section "
+                f"(or the table) ends at byte {end}",
+                section=e.name,
+                offset=e.offset,
+            )
+        if e.offset > align_up(end):
+            raise TokpackError(
+                "section_gap",
+                f"{where}: starts at byte {e.offset}, past the page boundary "
+                f"{align_up(end)} after the previous end {end}",
+                section=e.name,
+                offset=e.offset,
+            )
+        if e.offset + e.length > U64_MAX:
+            raise TokpackError(
+                "section_out_of_bounds",
+                f"{where}: offset {e.offset} + length {e.length} overflows u64",
+                section=e.name,
+                offset=e.offset,
+            )
+        if e.end > header.file_length:
+            raise TokpackError(
+                "section_out_of_bounds",
+                f"{where}: ends at byte {e.end}, past the end of the file "
+                f"({header.file_length} bytes)",
+                section=e.name,
+                offset=e.offset,
+            )
+        end = e.end
+    if header.file_length != end:
+        raise TokpackError(
+            "trailing_bytes",
+            f"{header.file_length - end} bytes after the last section, which ends at "
+            f"byte {end}",
+            offset=end,
+        )
+
+
+def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
+    """Spec 6.1 steps 6 to 8. Returns the known sections by kind."""
+    found: Dict[int, SectionEntry] = {}
+    for e in entries:
+        where = f"table entry {e.index}"
+        if not e.known:
+            if e.required:
+                raise TokpackError(
+                    "unknown_required_section",
+                    f"{where}: {e.name}"
+                    f"{f' (kind {e.kind})' if e.kind in RESERVED_KIND_NAMES else ''} "
+                    f"is marked required and is "
+                    f"unknown to this reader (version 1.0)",
+                    section=e.name,
+                    offset=e.entry_offset,
+                )
+            continue
+        if e.codec != CODEC_RAW:
+            raise TokpackError(
+                "unknown_codec",
+                f"{where}: codec {e.codec} is unknown to this reader (only 0 = raw)",
+                section=e.name,
+                offset=e.entry_offset + 5,
+            )
+        rule = KNOWN_KINDS[e.kind]
+        if e.dtype not in rule.dtypes:
+            raise TokpackError(
+                "bad_dtype",
+                f"{where}: dtype {e.dtype} is not allowed for {rule.name} "
+                f"(allowed: {sorted(rule.dtypes)})",
+                section=e.name,
+                offset=e.entry_offset + 4,
+            )
+        if e.kind in found:
+            raise TokpackError(
+                "duplicate_section",
+                f"{where}: a second {rule.name} section (the first is entry "
+                f"{found[e.kind].index})",
+                section=e.name,
+                offset=e.entry_offset,
+            )
+        found[e.kind] = e
+    for kind in REQUIRED_KINDS:
+        if kind not in found:
+            raise TokpackError(
+                "missing_section",
+                f"the file has no {KNOWN_KINDS[kind].name} section",
+                section=KNOWN_KINDS[kind].name,
+            )
+    for e in found.values():
+        expected = expected_length(e)
+        if e.length != expected:
+            raise TokpackError(
+                "section_length",
+                f"table entry {e.index}: length is {e.length}, but count {e.count} of "
+                f"{DTYPES[e.dtype][0]} needs {expected} bytes",
+                section=e.name,
+                offset=e.entry_offset + 16,
+            )
+    return found
+
+
+def expected_length(e: SectionEntry) -> int:
+    """The ``length`` column of the kind table (exact: Python integers don't wrap)."""
+    if e.kind == KIND_LOSS_MASK:
+        return -(-e.count // 8)
+    return e.count * DTYPES[e.dtype][1]

@@ -160,6 +160,19 @@ impl<D: AsRef<[u8]>> Dataset<D> {
         &self.metadata
     }
 
+    /// The METADATA section's bytes as stored: a JSON object, parsed and checked at open.
+    pub fn metadata_bytes(&self) -> &[u8] {
+        self.section_bytes(&self.sections.metadata)
+    }
+
+    /// The stored metadata as a JSON object, every key as written (including nulls).
+    pub fn metadata_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::from_slice(self.metadata_bytes()) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => self.metadata.to_json(),
+        }
+    }
+
     /// Vocabulary size: every token id is below it.
     pub fn vocab_size(&self) -> u64 {
         self.metadata.vocab_size

@@ -128,7 +128,7 @@ fn valid_vectors_read_as_their_json_says() {
         assert_eq!(json!(ds.vocab_size()), want["vocab_size"]);
         assert_eq!(json!(ds.num_tokens()), want["num_tokens"]);
         assert_eq!(json!(ds.num_documents()), want["num_documents"]);
-        assert_eq!(Value::Object(ds.metadata().to_json()), want["metadata"]);
+        assert_eq!(Value::Object(ds.metadata_json()), want["metadata"]);
         let docs: Vec<Vec<u32>> = (0..ds.num_documents())
             .map(|i| ds.document(i).expect("doc").to_vec_u32())
             .collect();

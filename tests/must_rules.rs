@@ -231,6 +231,46 @@ fn must_refuse_token_out_of_range() {
 }
 
 #[test]
+fn must_refuse_metadata_duplicate_key() {
+    expect("metadata_duplicate_key", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_too_deep() {
+    expect("metadata_too_deep", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_float_vocab() {
+    expect("metadata_float_vocab", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_huge_number() {
+    expect("metadata_huge_number", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_metadata_lone_surrogate() {
+    expect("metadata_lone_surrogate", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_bad_dtype_before_length() {
+    expect("bad_dtype_before_length", ErrorCode::BadDtype);
+}
+
+#[test]
+fn must_refuse_missing_before_length() {
+    expect("missing_before_length", ErrorCode::MissingSection);
+}
+
+#[test]
+fn must_refuse_count_times_width_overflows() {
+    expect("count_times_width_overflows", ErrorCode::SectionLength);
+}
+
+#[test]
 fn every_catalogue_case_has_a_named_test() {
     let named = include_str!("must_rules.rs");
     for c in invalid_cases() {

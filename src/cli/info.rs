@@ -33,7 +33,7 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let targets = ds
         .loss_mask()
         .map_or(ds.num_tokens(), |m| m.count_ones(0, m.len()));
-    let meta = Value::Object(ds.metadata().to_json());
+    let meta = Value::Object(ds.metadata_json());
     let mut out = std::io::stdout().lock();
     if as_json {
         let info = json!({

@@ -83,18 +83,21 @@ impl Metadata {
         Ok(())
     }
 
-    /// The JSON object as stored.
+    /// The JSON object as stored: known keys whose value is not known are left out.
     pub fn to_json(&self) -> Map<String, Value> {
         let mut m = self.extra.clone();
         m.insert("vocab_size".into(), Value::from(self.vocab_size));
-        let opt_str = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
-        let opt_id = |v: Option<u32>| v.map_or(Value::Null, Value::from);
-        m.insert("tokenizer".into(), opt_str(&self.tokenizer));
-        m.insert("bos_id".into(), opt_id(self.bos_id));
-        m.insert("eos_id".into(), opt_id(self.eos_id));
-        m.insert("pad_id".into(), opt_id(self.pad_id));
-        if let Some(w) = &self.writer {
-            m.insert("writer".into(), Value::String(w.clone()));
+        let known = [
+            ("tokenizer", self.tokenizer.clone().map(Value::String)),
+            ("bos_id", self.bos_id.map(Value::from)),
+            ("eos_id", self.eos_id.map(Value::from)),
+            ("pad_id", self.pad_id.map(Value::from)),
+            ("writer", self.writer.clone().map(Value::String)),
+        ];
+        for (key, value) in known {
+            if let Some(v) = value {
+                m.insert(key.into(), v);
+            }
         }
         m
     }
@@ -130,8 +133,7 @@ impl Metadata {
                 "not valid UTF-8",
             )
         })?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let value = parse_strict(text).map_err(|e| bad(format!("not valid metadata JSON: {e}")))?;
         let Value::Object(mut map) = value else {
             return Err(bad("not a JSON object".into()));
         };
@@ -186,6 +188,97 @@ impl Metadata {
     }
 }
 
+/// The deepest nesting of arrays and objects the spec allows.
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses JSON under the restrictions of spec 5.4: no duplicate keys, nesting at most
+/// [`MAX_DEPTH`]. (serde_json already refuses lone surrogates and non-finite numbers.)
+fn parse_strict(text: &str) -> std::result::Result<Value, String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let Strict(value) = serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    let depth = depth(&value);
+    if depth > MAX_DEPTH {
+        return Err(format!("nested {depth} deep, more than {MAX_DEPTH}"));
+    }
+    Ok(value)
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A JSON value whose objects may not repeat a key.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(v) = map.next_value()?;
+            if out.insert(key.clone(), v).is_some() {
+                return Err(serde::de::Error::custom(format!(
+                    "key {key:?} appears twice in one object"
+                )));
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,12 +304,50 @@ mod tests {
             r#"{"vocab_size": 10, "tokenizer": 3}"#,
             r#"{"vocab_size": 4294967297}"#,
             "{\"vocab_size\": 10",
+            r#"{"vocab_size": 10, "vocab_size": 300}"#,
+            r#"{"vocab_size": 10, "x": {"a": 1, "a": 2}}"#,
+            r#"{"vocab_size": 300.0}"#,
+            r#"{"vocab_size": 3e2}"#,
+            r#"{"vocab_size": 10, "bos_id": -0}"#,
+            r#"{"vocab_size": 10, "x": 1e400}"#,
+            r#"{"vocab_size": 10, "x": "\ud800"}"#,
         ] {
             let e = Metadata::parse(text.as_bytes(), 0, DType::U32).unwrap_err();
             assert_eq!(e.code(), Some(ErrorCode::BadMetadata), "{text}");
         }
         let e = Metadata::parse(b"\xff", 0, DType::U32).unwrap_err();
         assert_eq!(e.code(), Some(ErrorCode::BadMetadata));
+    }
+
+    #[test]
+    fn nesting_is_capped_at_64() {
+        let nested = |d: usize| {
+            format!(
+                "{{\"vocab_size\": 10, \"x\": {}1{}}}",
+                "[".repeat(d - 1),
+                "]".repeat(d - 1)
+            )
+        };
+        assert!(Metadata::parse(nested(64).as_bytes(), 0, DType::U32).is_ok());
+        let e = Metadata::parse(nested(65).as_bytes(), 0, DType::U32).unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::BadMetadata));
+        let deep = format!("{{\"vocab_size\": 10, \"x\": {}}}", "[".repeat(100_000));
+        assert_eq!(
+            Metadata::parse(deep.as_bytes(), 0, DType::U32)
+                .unwrap_err()
+                .code(),
+            Some(ErrorCode::BadMetadata)
+        );
+    }
+
+    #[test]
+    fn writer_may_be_null_and_unknown_keys_are_omitted() {
+        let m = Metadata::parse(br#"{"vocab_size": 10, "writer": null}"#, 0, DType::U8).unwrap();
+        assert_eq!(m.writer, None);
+        assert_eq!(
+            String::from_utf8(m.to_bytes()).unwrap(),
+            r#"{"vocab_size":10}"#
+        );
     }
 
     #[test]

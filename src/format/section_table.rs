@@ -276,10 +276,20 @@ pub struct Sections {
     pub skipped: Vec<SectionEntry>,
 }
 
-/// Sorts the entries by kind and checks kinds, codecs, dtypes, duplicates, presence and
-/// lengths (spec 6.1 steps 6 to 8).
+/// The element types each known kind allows (the kind table of spec section 4).
+fn allowed_dtypes(kind: SectionKind) -> &'static [DType] {
+    match kind {
+        SectionKind::Tokens => &[DType::U8, DType::U16, DType::U32],
+        SectionKind::DocOffsets => &[DType::U64],
+        SectionKind::LossMask => &[DType::U8],
+        SectionKind::Metadata => &[DType::Bytes],
+    }
+}
+
+/// Sorts the entries by kind and checks kinds, codecs, dtypes, duplicates (spec 6.1 step 6,
+/// entry by entry), presence (step 7) and lengths (step 8).
 pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
-    let mut found: [Option<SectionEntry>; 4] = [None; 4];
+    let mut found: [Option<(usize, SectionEntry)>; 4] = [None; 4];
     let mut skipped = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let at = |code, field: u64, detail: String| {
@@ -311,20 +321,13 @@ pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
                 format!("codec {} is unknown (this reader knows 0 = raw)", e.codec),
             ));
         }
-        let allowed: &[DType] = match kind {
-            SectionKind::Tokens => &[DType::U8, DType::U16, DType::U32],
-            SectionKind::DocOffsets => &[DType::U64],
-            SectionKind::LossMask => &[DType::U8],
-            SectionKind::Metadata => &[DType::Bytes],
-        };
-        let dtype = DType::from_code(e.dtype).filter(|d| allowed.contains(d));
-        let Some(dtype) = dtype else {
+        if !DType::from_code(e.dtype).is_some_and(|d| allowed_dtypes(kind).contains(&d)) {
             return Err(at(
                 ErrorCode::BadDtype,
                 4,
                 format!("dtype code {} is not allowed for {}", e.dtype, kind.name()),
             ));
-        };
+        }
         let slot = &mut found[kind.code() as usize - 1];
         if slot.is_some() {
             return Err(at(
@@ -333,15 +336,37 @@ pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
                 format!("a second {} section", kind.name()),
             ));
         }
+        *slot = Some((i, *e));
+    }
+    for kind in [
+        SectionKind::Tokens,
+        SectionKind::DocOffsets,
+        SectionKind::Metadata,
+    ] {
+        if found[kind.code() as usize - 1].is_none() {
+            return Err(Error::format(
+                ErrorCode::MissingSection,
+                Some(kind.name()),
+                None,
+                format!("the file has no {} section", kind.name()),
+            ));
+        }
+    }
+    let mut known: Vec<(usize, SectionEntry)> = found.iter().flatten().copied().collect();
+    known.sort_by_key(|&(i, _)| i);
+    for (i, e) in known {
+        let kind = SectionKind::from_code(e.kind.get()).expect("can't fail: known kinds only");
+        let dtype = DType::from_code(e.dtype).expect("can't fail: dtype checked above");
         let count = e.count.get();
         let expected = match kind {
             SectionKind::LossMask => Some(count.div_ceil(8)),
             _ => count.checked_mul(dtype.width()),
         };
         if expected != Some(e.length.get()) {
-            return Err(at(
+            return Err(Error::format(
                 ErrorCode::SectionLength,
-                16,
+                Some(kind.name()),
+                Some(entry_offset(i) + 16),
                 format!(
                     "length {} does not match {count} elements of {}",
                     e.length.get(),
@@ -349,22 +374,14 @@ pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
                 ),
             ));
         }
-        *slot = Some(*e);
     }
-    let [tokens, doc_offsets, loss_mask, metadata] = found;
-    let missing = |kind: SectionKind| {
-        Error::format(
-            ErrorCode::MissingSection,
-            Some(kind.name()),
-            None,
-            format!("the file has no {} section", kind.name()),
-        )
-    };
+    let [tokens, doc_offsets, loss_mask, metadata] = found.map(|f| f.map(|(_, e)| e));
+    let present = "can't fail: presence checked above";
     Ok(Sections {
-        tokens: tokens.ok_or_else(|| missing(SectionKind::Tokens))?,
-        doc_offsets: doc_offsets.ok_or_else(|| missing(SectionKind::DocOffsets))?,
+        tokens: tokens.expect(present),
+        doc_offsets: doc_offsets.expect(present),
         loss_mask,
-        metadata: metadata.ok_or_else(|| missing(SectionKind::Metadata))?,
+        metadata: metadata.expect(present),
         skipped,
     })
 }

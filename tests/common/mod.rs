@@ -325,6 +325,22 @@ pub fn valid_cases() -> Vec<ValidCase> {
         o,
     ));
 
+    // Known keys null or absent: both mean "not known".
+    let docs: Vec<Doc> = vec![(vec![7, 8], None)];
+    let meta_text = r#"{"bos_id":null,"tokenizer":null,"vocab_size":300,"writer":null}"#;
+    let bytes = build_raw(&[
+        RawSection::tokens_u16(&[7, 8]),
+        RawSection::offsets(&[0, 2]),
+        RawSection::metadata(meta_text),
+    ]);
+    let mut expected = expected_json(&docs, 300, "u16", &Metadata::new(300), *b"tokpack-vectors!");
+    expected["metadata"] = serde_json::from_str(meta_text).expect("json");
+    cases.push(ValidCase {
+        name: "metadata_nulls",
+        bytes,
+        expected,
+    });
+
     // A private section without the required flag: readers skip it.
     let docs: Vec<Doc> = vec![(vec![1, 2, 3], None), (vec![4, 5], None)];
     let meta_text = r#"{"vocab_size":300,"writer":"tokpack test vectors"}"#;
@@ -338,10 +354,12 @@ pub fn valid_cases() -> Vec<ValidCase> {
         RawSection::metadata(meta_text),
     ]);
     let meta = Metadata::parse_for_tests(meta_text);
+    let mut expected = expected_json(&docs, 300, "u16", &meta, *b"tokpack-vectors!");
+    expected["metadata"] = serde_json::from_str(meta_text).expect("json");
     cases.push(ValidCase {
         name: "unknown_optional_section",
         bytes,
-        expected: expected_json(&docs, 300, "u16", &meta, *b"tokpack-vectors!"),
+        expected,
     });
     cases
 }
@@ -729,6 +747,90 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
         "verify",
         "token 1000 with vocab_size 1000",
         raw(&[1, 999, 1000, 2], &[0, 4], None, META),
+    ));
+    v.push(case(
+        "metadata_duplicate_key",
+        "bad_metadata",
+        "open",
+        "vocab_size twice in one object",
+        raw(
+            &[1; 3],
+            &[0, 3],
+            None,
+            r#"{"vocab_size":10,"vocab_size":1000}"#,
+        ),
+    ));
+    v.push(case(
+        "metadata_too_deep",
+        "bad_metadata",
+        "open",
+        "a user value nested 65 deep",
+        raw(
+            &[1; 3],
+            &[0, 3],
+            None,
+            &format!(
+                r#"{{"vocab_size":1000,"x":{}0{}}}"#,
+                "[".repeat(64),
+                "]".repeat(64)
+            ),
+        ),
+    ));
+    v.push(case(
+        "metadata_float_vocab",
+        "bad_metadata",
+        "open",
+        "vocab_size written as 1000.0",
+        raw(&[1; 3], &[0, 3], None, r#"{"vocab_size":1000.0}"#),
+    ));
+    v.push(case(
+        "metadata_huge_number",
+        "bad_metadata",
+        "open",
+        "a user number 1e400, not finite as a double",
+        raw(&[1; 3], &[0, 3], None, r#"{"vocab_size":1000,"x":1e400}"#),
+    ));
+    v.push(case(
+        "metadata_lone_surrogate",
+        "bad_metadata",
+        "open",
+        "a string with a lone surrogate escape",
+        raw(
+            &[1; 3],
+            &[0, 3],
+            None,
+            r#"{"vocab_size":1000,"x":"\ud800"}"#,
+        ),
+    ));
+    v.push(case(
+        "bad_dtype_before_length",
+        "bad_dtype",
+        "open",
+        "TOKENS count too high and DOC_OFFSETS dtype u32: step 6 runs before step 8",
+        {
+            let f = edit_entry(base(), 0, |e| e.count = U64::new(e.count.get() + 1));
+            edit_entry(f, 1, |e| e.dtype = 3)
+        },
+    ));
+    v.push(case(
+        "missing_before_length",
+        "missing_section",
+        "open",
+        "TOKENS count too high and METADATA relabelled optional private: step 7 runs before step 8",
+        {
+            let f = edit_entry(base(), 0, |e| e.count = U64::new(e.count.get() + 1));
+            edit_entry(f, 3, |e| {
+                e.kind = U32::new(0x8000_0002);
+                e.flags = U16::new(0);
+            })
+        },
+    ));
+    v.push(case(
+        "count_times_width_overflows",
+        "section_length",
+        "open",
+        "DOC_OFFSETS count 2^62: count * 8 overflows",
+        edit_entry(base(), 1, |e| e.count = U64::new(1 << 62)),
     ));
     v
 }

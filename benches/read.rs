@@ -44,13 +44,17 @@ fn read_all(c: &mut Criterion) {
     let mut state = 1u64;
     let picks: Vec<usize> = (0..4096)
         .map(|_| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) as usize % n_docs
         })
         .collect();
 
     let mut g = c.benchmark_group("open");
-    g.bench_function("open_100MB", |b| b.iter(|| black_box(Dataset::open(&path).expect("open"))));
+    g.bench_function("open_100MB", |b| {
+        b.iter(|| black_box(Dataset::open(&path).expect("open")))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("document");
@@ -98,7 +102,10 @@ fn read_all(c: &mut Criterion) {
     let mut out = vec![0u8; 1 << 20];
     g.throughput(Throughput::Elements(out.len() as u64));
     g.bench_function("unpack_1M_bits_unaligned_start", |b| {
-        b.iter(|| ds.loss_mask_into(black_box(12_345), &mut out).expect("mask"))
+        b.iter(|| {
+            ds.loss_mask_into(black_box(12_345), &mut out)
+                .expect("mask")
+        })
     });
     g.finish();
 

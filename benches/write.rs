@@ -18,7 +18,9 @@ fn corpus(vocab: u32) -> (Vec<u32>, Vec<usize>) {
         state ^= state << 17;
         state
     };
-    let tokens: Vec<u32> = (0..TOKENS).map(|_| (next() % u64::from(vocab)) as u32).collect();
+    let tokens: Vec<u32> = (0..TOKENS)
+        .map(|_| (next() % u64::from(vocab)) as u32)
+        .collect();
     let mut lens = Vec::new();
     let mut left = TOKENS;
     while left > 0 {
@@ -33,7 +35,9 @@ fn corpus(vocab: u32) -> (Vec<u32>, Vec<usize>) {
 fn write_all(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut group = c.benchmark_group("write");
-    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
     for (name, vocab, width) in [("u16", 50_257u32, 2u64), ("u32", 100_352, 4)] {
         let (tokens, lens) = corpus(vocab);
         group.throughput(Throughput::Bytes(TOKENS as u64 * width));
@@ -53,7 +57,10 @@ fn write_all(c: &mut Criterion) {
         });
         // The limit: the same number of bytes, already narrowed, in one write call.
         let narrow: Vec<u8> = match width {
-            2 => tokens.iter().flat_map(|&t| (t as u16).to_le_bytes()).collect(),
+            2 => tokens
+                .iter()
+                .flat_map(|&t| (t as u16).to_le_bytes())
+                .collect(),
             _ => tokens.iter().flat_map(|&t| t.to_le_bytes()).collect(),
         };
         let raw = dir.path().join(format!("{name}.bin"));

@@ -10,11 +10,13 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
 use zerocopy::byteorder::{U16, U32, U64};
 use zerocopy::IntoBytes;
 
 use crate::error::{Error, Result};
+
+mod pipeline;
+use pipeline::PipelinedFile;
 use crate::format::header::{Header, HEADER_LEN, MAGIC, MAJOR, MINOR};
 use crate::format::loss_mask::BitPacker;
 use crate::format::metadata::Metadata;
@@ -123,7 +125,7 @@ pub struct Writer {
     dir: PathBuf,
     options: WriterOptions,
     dtype: DType,
-    tokens: BufWriter<NamedTempFile>,
+    tokens: PipelinedFile,
     tokens_crc: crc32fast::Hasher,
     n_tokens: u64,
     n_docs: u64,
@@ -165,7 +167,7 @@ impl Writer {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(&dir)
             .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
-        let mut tokens = BufWriter::with_capacity(BUFFER, tmp);
+        let mut tokens = PipelinedFile::new(tmp).map_err(|e| Error::io("starting the writing thread for", &dir, e))?;
         // The header and table are written last; reserve their page now.
         tokens
             .write_all(&[0u8; PAGE as usize])
@@ -335,7 +337,7 @@ impl Writer {
             dir,
             options,
             dtype,
-            tokens: mut out,
+            tokens,
             tokens_crc,
             n_tokens,
             n_docs,
@@ -344,6 +346,8 @@ impl Writer {
             ..
         } = self;
         let at_tmp = |action: &str, e| Error::io(format!("{action} a temporary file in"), &dir, e);
+        let mut tmp = tokens.finish().map_err(|e| at_tmp("writing tokens to", e))?;
+        let out = tmp.as_file_mut();
         debug_assert_eq!(
             align_up(HEADER_LEN + ENTRY_LEN * MAX_WRITER_SECTIONS),
             Some(PAGE)
@@ -371,12 +375,10 @@ impl Writer {
         }
         let has_loss_mask = sides.len() == 2;
         for (kind, dtype, count, stream) in sides {
-            pad_to_page(&mut out, &mut pos).map_err(|e| at_tmp("writing", e))?;
+            pad_to_page(out, &mut pos).map_err(|e| at_tmp("writing", e))?;
             let (mut file, crc, len) = stream.into_file().map_err(|e| at_tmp("writing", e))?;
-            out.flush().map_err(|e| at_tmp("writing", e))?;
             // File to file: the kernel copies (copy_file_range) without a trip through us.
-            let copied = std::io::copy(&mut file, out.get_mut().as_file_mut())
-                .map_err(|e| at_tmp("copying into", e))?;
+            let copied = std::io::copy(&mut file, out).map_err(|e| at_tmp("copying into", e))?;
             if copied != len {
                 let short = std::io::Error::other(format!(
                     "copied {copied} of {len} bytes of {}",
@@ -395,7 +397,7 @@ impl Writer {
             .writer
             .get_or_insert_with(|| format!("tokpack {}", env!("CARGO_PKG_VERSION")));
         let meta = metadata.to_bytes();
-        pad_to_page(&mut out, &mut pos).map_err(|e| at_tmp("writing", e))?;
+        pad_to_page(out, &mut pos).map_err(|e| at_tmp("writing", e))?;
         out.write_all(&meta)
             .map_err(|e| at_tmp("writing metadata to", e))?;
         let meta_len = meta.len() as u64;
@@ -430,9 +432,6 @@ impl Writer {
         };
         header.seal();
 
-        let mut tmp = out
-            .into_inner()
-            .map_err(|e| at_tmp("writing", e.into_error()))?;
         let file = tmp.as_file_mut();
         file.seek(SeekFrom::Start(0))
             .map_err(|e| at_tmp("seeking in", e))?;

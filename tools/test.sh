@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Every test: the Rust crate (unit, integration, proptest, golden vectors, CLI, doc tests)
+# and the Python reader (golden vectors, agreement with the Rust CLI, corruption).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -c "import numpy, pytest" 2>/dev/null || python3 -m pip install --quiet numpy pytest
+cargo test --release
+cargo build --release --quiet
+TOKPACK_BIN="$PWD/target/release/tokpack" python3 -m pytest -q tools/python/tests

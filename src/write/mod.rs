@@ -16,13 +16,13 @@ use zerocopy::IntoBytes;
 use crate::error::{Error, Result};
 
 mod pipeline;
-use pipeline::PipelinedFile;
 use crate::format::header::{Header, HEADER_LEN, MAGIC, MAJOR, MINOR};
 use crate::format::loss_mask::BitPacker;
 use crate::format::metadata::Metadata;
 use crate::format::section_table::{DType, SectionEntry, SectionKind, ENTRY_LEN};
-use crate::format::tokens::dtype_for_vocab;
+use crate::format::tokens::{dtype_for_vocab, Token};
 use crate::format::{align_up, crc32, PAGE};
+use pipeline::PipelinedFile;
 
 const BUFFER: usize = 1 << 20;
 /// The v1 writer's sections: TOKENS, DOC_OFFSETS, LOSS_MASK, METADATA.
@@ -167,7 +167,8 @@ impl Writer {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(&dir)
             .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
-        let mut tokens = PipelinedFile::new(tmp).map_err(|e| Error::io("starting the writing thread for", &dir, e))?;
+        let mut tokens = PipelinedFile::new(tmp)
+            .map_err(|e| Error::io("starting the writing thread for", &dir, e))?;
         // The header and table are written last; reserve their page now.
         tokens
             .write_all(&[0u8; PAGE as usize])
@@ -225,7 +226,7 @@ impl Writer {
         result
     }
 
-    fn check_document(&self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+    fn check_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
         if let Some(m) = mask {
             if m.len() != tokens.len() {
                 return Err(Error::MaskLength {
@@ -235,13 +236,25 @@ impl Writer {
                 });
             }
         }
+        // Narrow into the scratch buffer and check the range in the same pass: one read of
+        // the caller's tokens. Nothing is written until the whole document passed.
         let vocab = self.options.metadata.vocab_size;
-        let max = tokens.iter().copied().max().unwrap_or(0);
-        if u64::from(max) >= vocab {
+        let in_range = match self.dtype {
+            DType::U8 => narrow(tokens, vocab, &mut self.narrow8),
+            DType::U16 => narrow(tokens, vocab, &mut self.narrow16),
+            _ => {
+                vocab > u64::from(u32::MAX)
+                    || tokens
+                        .iter()
+                        .fold(0u32, |acc, &t| acc | u32::from(u64::from(t) >= vocab))
+                        == 0
+            }
+        };
+        if !in_range {
             let index = tokens
                 .iter()
                 .position(|&t| u64::from(t) >= vocab)
-                .expect("can't fail: the maximum is out of range");
+                .expect("can't fail: a token is out of range");
             return Err(Error::TokenOutOfVocab {
                 document: self.n_docs,
                 index,
@@ -256,36 +269,15 @@ impl Writer {
         let io_err = |what: &str, dir: &Path, e| {
             Error::io(format!("writing {what} to a temporary file in"), dir, e)
         };
-        match self.dtype {
-            DType::U32 => {
-                let bytes = tokens.as_bytes();
-                self.tokens_crc.update(bytes);
-                self.tokens
-                    .write_all(bytes)
-                    .map_err(|e| io_err("tokens", &self.dir, e))?;
-            }
-            DType::U16 => {
-                for chunk in tokens.chunks(BUFFER / 2) {
-                    self.narrow16.clear();
-                    self.narrow16.extend(chunk.iter().map(|&t| t as u16));
-                    let bytes = self.narrow16.as_bytes();
-                    self.tokens_crc.update(bytes);
-                    self.tokens
-                        .write_all(bytes)
-                        .map_err(|e| io_err("tokens", &self.dir, e))?;
-                }
-            }
-            _ => {
-                for chunk in tokens.chunks(BUFFER) {
-                    self.narrow8.clear();
-                    self.narrow8.extend(chunk.iter().map(|&t| t as u8));
-                    self.tokens_crc.update(&self.narrow8);
-                    self.tokens
-                        .write_all(&self.narrow8)
-                        .map_err(|e| io_err("tokens", &self.dir, e))?;
-                }
-            }
-        }
+        let bytes = match self.dtype {
+            DType::U8 => self.narrow8.as_bytes(),
+            DType::U16 => self.narrow16.as_bytes(),
+            _ => tokens.as_bytes(),
+        };
+        self.tokens_crc.update(bytes);
+        self.tokens
+            .write_all(bytes)
+            .map_err(|e| io_err("tokens", &self.dir, e))?;
         let before = self.n_tokens;
         self.n_tokens += tokens.len() as u64;
         self.n_docs += 1;
@@ -346,7 +338,9 @@ impl Writer {
             ..
         } = self;
         let at_tmp = |action: &str, e| Error::io(format!("{action} a temporary file in"), &dir, e);
-        let mut tmp = tokens.finish().map_err(|e| at_tmp("writing tokens to", e))?;
+        let mut tmp = tokens
+            .finish()
+            .map_err(|e| at_tmp("writing tokens to", e))?;
         let out = tmp.as_file_mut();
         debug_assert_eq!(
             align_up(HEADER_LEN + ENTRY_LEN * MAX_WRITER_SECTIONS),
@@ -463,6 +457,19 @@ fn pad_to_page(out: &mut impl Write, pos: &mut u64) -> std::io::Result<()> {
     out.write_all(&[0u8; PAGE as usize][..(next - *pos) as usize])?;
     *pos = next;
     Ok(())
+}
+
+/// Narrows `tokens` into `out` and tells whether every id is below `vocab` (which fits `T`).
+fn narrow<T: Token>(tokens: &[u32], vocab: u64, out: &mut Vec<T>) -> bool {
+    let limit = u32::try_from(vocab).expect("can't fail: a narrow type's vocabulary fits u32");
+    out.clear();
+    out.resize(tokens.len(), T::from_u32_lossy(0));
+    let mut out_of_range = 0u32;
+    for (d, &t) in out.iter_mut().zip(tokens) {
+        out_of_range |= u32::from(t >= limit);
+        *d = T::from_u32_lossy(t);
+    }
+    out_of_range == 0
 }
 
 fn random_id() -> Result<[u8; 16]> {

@@ -16,6 +16,8 @@ const DEPTH: usize = 2;
 /// Buffered writes to a temporary file, performed on a background thread.
 pub struct PipelinedFile {
     filling: Vec<u8>,
+    /// Buffers made so far; at most `DEPTH + 2`, after which buffers are waited for.
+    buffers: usize,
     to_writer: Option<SyncSender<Vec<u8>>>,
     recycled: Receiver<Vec<u8>>,
     thread: Option<JoinHandle<io::Result<NamedTempFile>>>,
@@ -26,17 +28,20 @@ impl PipelinedFile {
     pub fn new(mut file: NamedTempFile) -> io::Result<PipelinedFile> {
         let (to_writer, from_caller) = mpsc::sync_channel::<Vec<u8>>(DEPTH);
         let (recycle, recycled) = mpsc::sync_channel::<Vec<u8>>(DEPTH + 2);
-        let thread = std::thread::Builder::new().name("tokpack-writer".into()).spawn(move || {
-            for mut buf in from_caller {
-                file.write_all(&buf)?;
-                buf.clear();
-                // The caller may have finished and dropped its receiver: nothing to recycle to.
-                let _ = recycle.try_send(buf);
-            }
-            Ok(file)
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("tokpack-writer".into())
+            .spawn(move || {
+                for mut buf in from_caller {
+                    file.write_all(&buf)?;
+                    buf.clear();
+                    // The caller may have finished and dropped its receiver: nothing to recycle to.
+                    let _ = recycle.try_send(buf);
+                }
+                Ok(file)
+            })?;
         Ok(PipelinedFile {
             filling: Vec::with_capacity(CHUNK),
+            buffers: 1,
             to_writer: Some(to_writer),
             recycled,
             thread: Some(thread),
@@ -44,12 +49,34 @@ impl PipelinedFile {
     }
 
     fn send_filling(&mut self) -> io::Result<()> {
-        let next = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let next = match self.recycled.try_recv() {
+            Ok(buf) => buf,
+            Err(_) if self.buffers < DEPTH + 2 => {
+                self.buffers += 1;
+                Vec::with_capacity(CHUNK)
+            }
+            // All buffers are in flight: wait for the thread to hand one back.
+            Err(_) => match self.recycled.recv() {
+                Ok(buf) => buf,
+                Err(_) => {
+                    return Err(self
+                        .join()
+                        .err()
+                        .unwrap_or_else(|| io::Error::other("the writing thread stopped")))
+                }
+            },
+        };
         let full = std::mem::replace(&mut self.filling, next);
-        let sender = self.to_writer.as_ref().expect("can't fail: only finish() takes the sender");
+        let sender = self
+            .to_writer
+            .as_ref()
+            .expect("can't fail: only finish() takes the sender");
         if sender.send(full).is_err() {
             // The thread stopped on an error: report it.
-            return Err(self.join().err().unwrap_or_else(|| io::Error::other("the writing thread stopped")));
+            return Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the writing thread stopped")));
         }
         Ok(())
     }
@@ -57,7 +84,9 @@ impl PipelinedFile {
     fn join(&mut self) -> io::Result<NamedTempFile> {
         self.to_writer = None;
         match self.thread.take() {
-            Some(t) => t.join().unwrap_or_else(|_| Err(io::Error::other("the writing thread panicked"))),
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the writing thread panicked"))),
             None => Err(io::Error::other("the writing thread already stopped")),
         }
     }

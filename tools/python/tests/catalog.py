@@ -37,6 +37,12 @@ def _offsets(values):
     return fn
 
 
+def _nest(open_, close, times, value=b"0"):
+    """Metadata whose user key ``x`` holds ``times`` nested containers; the top-level
+    object is one more level (spec 5.4: it is depth 1)."""
+    return b'{"vocab_size": 300, "x": ' + open_ * times + value + close * times + b"}"
+
+
 def _padding(at):
     data = bytearray(write(_sections()))
     data[at] = 1
@@ -77,6 +83,10 @@ def invalid_files():
          "unknown_required_section", "open"),
         ("unknown_required_private", _edit(lambda s: s.append(Section(0x80000000, 0, b"x", 1))),
          "unknown_required_section", "open"),
+        ("unknown_required_kind_0", _edit(lambda s: s.append(Section(0, 0, b"x", 1))),
+         "unknown_required_section", "open"),
+        ("unknown_required_packing_plan", _edit(lambda s: s.append(Section(6, 0, b"x", 1))),
+         "unknown_required_section", "open"),
         ("tokens_codec_1", _edit(_set(0, codec=1)), "unknown_codec", "open"),
         ("metadata_codec_2", _edit(_set(3, codec=2)), "unknown_codec", "open"),
         ("tokens_dtype_u64", _edit(_set(0, dtype=4)), "bad_dtype", "open"),
@@ -109,6 +119,9 @@ def invalid_files():
         ("tokens_count", _edit(lambda s: setattr(s[0], "count", s[0].count + 1)), "section_length", "open"),
         ("mask_count_9_bytes_1", _edit(_set(2, count=9)), "section_length", "open"),
         ("offsets_count_overflow", _edit(_set(1, count=2**61)), "section_length", "open"),
+        ("offsets_count_2_62", _edit(_set(1, count=2**62)), "section_length", "open"),
+        ("tokens_u32_count_overflow", _edit(_set(0, dtype=3, count=2**62)),
+         "section_length", "open"),
         ("metadata_count", _edit(lambda s: setattr(s[3], "count", s[3].count - 1)), "section_length", "open"),
         ("offsets_count_0", _edit(_offsets([])), "count_mismatch", "open"),
         ("mask_count_7", _edit(_set(2, count=7)), "count_mismatch", "open"),
@@ -159,10 +172,51 @@ def invalid_files():
         "eos_id_negative": b'{"vocab_size": 300, "eos_id": -1}',
         "pad_id_string": b'{"vocab_size": 300, "pad_id": "0"}',
         "pad_id_float": b'{"vocab_size": 300, "pad_id": 1.5}',
-        "writer_null": b'{"vocab_size": 300, "writer": null}',
         "writer_number": b'{"vocab_size": 300, "writer": 1}',
-        "deep_nesting": b'{"vocab_size": 300, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        "writer_object": b'{"vocab_size": 300, "writer": {"name": "w"}}',
         "over_16_mib": b'{"vocab_size": 300, "x": "' + b"a" * (16 * 1024 * 1024) + b'"}',
+        # 5.4: nesting at most 64 deep, the top-level object at depth 1.
+        "nesting_65_arrays": _nest(b"[", b"]", 64),
+        "nesting_65_objects": _nest(b'{"a": ', b"}", 64),
+        "nesting_65_mixed": _nest(b'[{"a": ', b"}]", 32),
+        "nesting_100": _nest(b"[", b"]", 99),
+        "nesting_5000": _nest(b"[", b"]", 4999),
+        "nesting_65_in_array": b'[' + b"[" * 64 + b"]" * 64 + b"]",
+        # 5.4: no key twice in the same object (keys compared after unescaping).
+        "duplicate_vocab_size_same_value": b'{"vocab_size": 300, "vocab_size": 300}',
+        "duplicate_vocab_size": b'{"vocab_size": 10, "vocab_size": 300}',
+        "duplicate_user_key": b'{"vocab_size": 300, "a": 1, "a": 1}',
+        "duplicate_key_nested": b'{"vocab_size": 300, "u": [{"b": {"a": 1, "a": 2}}]}',
+        "duplicate_key_escaped": b'{"vocab_size": 300, "a": 1, "\\u0061": 2}',
+        "duplicate_null_key": b'{"vocab_size": 300, "writer": null, "writer": "w"}',
+        # 5.4: no lone surrogate escapes, in values or keys.
+        "lone_low_surrogate": b'{"vocab_size": 300, "x": "a\\udc00"}',
+        "surrogates_reversed": b'{"vocab_size": 300, "x": "\\udc00\\ud800"}',
+        "lone_surrogate_in_key": b'{"vocab_size": 300, "\\ud800": 1}',
+        "high_surrogate_then_letter": b'{"vocab_size": 300, "x": "\\ud83dA"}',
+        # 5.4: every number finite as an IEEE-754 double.
+        "float_1e400": b'{"vocab_size": 300, "x": 1e400}',
+        "float_minus_1e400": b'{"vocab_size": 300, "x": [-1e400]}',
+        "float_long_mantissa_overflow": b'{"vocab_size": 300, "x": 1' + b"0" * 400 + b'.5}',
+        "int_400_digits": b'{"vocab_size": 300, "x": 1' + b"0" * 400 + b"}",
+        "int_2_1024": b'{"vocab_size": 300, "x": ' + str(2**1024).encode() + b"}",
+        "int_rounds_to_infinity": b'{"vocab_size": 300, "x": '
+        + str(2**1024 - 2**970).encode() + b"}",
+        "int_negative_overflow": b'{"vocab_size": 300, "x": -' + str(2**1024).encode() + b"}",
+        "infinity": b'{"vocab_size": 300, "x": Infinity}',
+        "minus_infinity": b'{"vocab_size": 300, "x": -Infinity}',
+        # 5.4: the known integer keys as plain JSON integers.
+        "vocab_size_exponent_upper": b'{"vocab_size": 3E2}',
+        "vocab_size_exponent_plus": b'{"vocab_size": 3e+2}',
+        "vocab_size_fraction_exponent": b'{"vocab_size": 30.0e1}',
+        "vocab_size_plus_sign": b'{"vocab_size": +300}',
+        "vocab_size_leading_zero": b'{"vocab_size": 0300}',
+        "vocab_size_minus_zero": b'{"vocab_size": -0}',
+        "pad_id_minus_zero": b'{"vocab_size": 300, "pad_id": -0}',
+        "bos_id_zero_point_zero": b'{"vocab_size": 300, "bos_id": 0.0}',
+        "eos_id_exponent": b'{"vocab_size": 300, "eos_id": 1e1}',
+        "eos_id_object": b'{"vocab_size": 300, "eos_id": {}}',
+        "pad_id_huge": b'{"vocab_size": 300, "pad_id": 1' + b"0" * 30 + b"}",
     }
     for name, meta in bad_metadata.items():
         cases.append((f"metadata_{name}", _meta(meta), "bad_metadata", "open"))
@@ -191,5 +245,44 @@ def valid_files():
             b' {"vocab_size": 300, "tokenizer": null, "bos_id": null, "eos_id": 299,'
             b' "pad_id": 0, "writer": "w", "user": {"a": [1, 2.5, "\\u00e9"]}} ')),
         ("metadata_huge_user_int", _meta(b'{"vocab_size": 300, "n": 1' + b"0" * 30 + b"}")),
-        ("metadata_nesting_100", _meta(b'{"vocab_size": 300, "x": ' + b"[" * 100 + b"]" * 100 + b"}")),
+        # 5.4: "string or null"; absent and null both mean "not known".
+        ("metadata_writer_null", _meta(b'{"vocab_size": 300, "writer": null}')),
+        ("metadata_all_optional_null", _meta(
+            b'{"vocab_size": 300, "tokenizer": null, "bos_id": null, "eos_id": null,'
+            b' "pad_id": null, "writer": null}')),
+        ("metadata_only_vocab_size", _meta(b'{"vocab_size": 300}')),
+        # Nesting of exactly 64 (the top-level object is depth 1).
+        ("metadata_nesting_64_arrays", _meta(_nest(b"[", b"]", 63))),
+        ("metadata_nesting_64_objects", _meta(_nest(b'{"a": ', b"}", 63))),
+        ("metadata_nesting_64_empty", _meta(_nest(b"[", b"]", 63, value=b""))),
+        ("metadata_brackets_in_strings", _meta(
+            b'{"vocab_size": 300, "x": "' + b"[{" * 100 + b'\\"[\\\\", "[[": "' + b"]" * 70
+            + b'"}')),
+        # The same key in different objects is not a duplicate.
+        ("metadata_same_key_in_other_objects", _meta(
+            b'{"vocab_size": 300, "a": {"vocab_size": 1, "a": 2}, "b": [{"a": 1}, {"a": 2}]}')),
+        ("metadata_surrogate_pair", _meta(b'{"vocab_size": 300, "x": "\\ud83d\\ude00"}')),
+        # Finite doubles: the largest, one that underflows to 0, the largest integer
+        # that rounds to a finite double.
+        ("metadata_max_double", _meta(b'{"vocab_size": 300, "x": 1.7976931348623157e308}')),
+        ("metadata_underflow_to_zero", _meta(b'{"vocab_size": 300, "x": 1e-400}')),
+        ("metadata_int_dbl_max", _meta(
+            b'{"vocab_size": 300, "x": ' + str(2**1024 - 2**971).encode() + b"}")),
+        ("metadata_int_largest_finite", _meta(
+            b'{"vocab_size": 300, "x": ' + str(2**1024 - 2**970 - 1).encode() + b"}")),
+        ("metadata_float_rounds_down_to_dbl_max",
+         _meta(b'{"vocab_size": 300, "x": 1.7976931348623158e308}')),
+        ("metadata_user_int_2_64_plus_1",
+         _meta(b'{"vocab_size": 300, "n": 18446744073709551617}')),
+        # The integer-form rule is for the known keys only; user numbers are free.
+        ("metadata_user_number_forms", _meta(
+            b'{"vocab_size": 300, "a": -0, "b": 3e2, "c": 300.0, "d": -1.5E-3}')),
+        ("metadata_special_ids_zero_and_max", _meta(
+            b'{"vocab_size": 300, "bos_id": 0, "eos_id": 299, "pad_id": 0}')),
+        # 4: of an unknown section without the required flag only the layout rules
+        # (and its CRC in verify) apply: dtype, codec and count are not interpreted.
+        ("unknown_optional_count_not_length", _edit(lambda s: s.append(
+            Section(0x80000002, 4, b"abc", 2**64 - 1, codec=255, flags=0)))),
+        ("unknown_optional_kind_0", _edit(lambda s: s.insert(0, Section(0, 0, b"", 0, flags=0)))),
+        ("unknown_optional_kind_6", _edit(lambda s: s.append(Section(6, 1, b"x" * 5000, 1, flags=0)))),
     ]

@@ -217,7 +217,7 @@ def test_no_sections_with_trailing_bytes():
 # -- step 6 ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", [5, 6, 7, 0x7FFFFFFF, 0x80000000])
+@pytest.mark.parametrize("kind", [0, 5, 6, 7, 0x7FFFFFFF, 0x80000000])
 def test_unknown_required_kind(kind):
     s = sections() + [Section(kind, 0, b"x", 1, flags=1)]
     assert_open_fails(write(s), "unknown_required_section")
@@ -255,6 +255,15 @@ def test_known_kind_twice(index):
     s = sections()
     s.append(s[index])
     assert_open_fails(write(s), "duplicate_section")
+
+
+def test_unknown_optional_section_is_not_interpreted():
+    # Only layout and CRC apply to a skipped section: a count that disagrees with
+    # its length, a reserved dtype and an unknown codec are all fine.
+    s = sections() + [Section(0x80000002, 200, b"abc", 2**64 - 1, codec=255, flags=0)]
+    ds = tokpack.Dataset.from_buffer(write(s))
+    ds.verify()
+    assert ds.sections[-1]["dtype"] == 200 and not ds.sections[-1]["known"]
 
 
 def test_entry_checks_run_entry_by_entry():
@@ -303,10 +312,35 @@ def test_count_disagrees_with_length(index):
     assert_open_fails(write(s), "section_length")
 
 
-def test_count_times_width_overflowing_u64():
+@pytest.mark.parametrize("count", [2**61, 2**62, 2**64 - 1])
+def test_count_times_width_overflowing_u64(count):
     s = sections()
-    s[1].count = 2**61  # * 8 == 2^64
-    assert_open_fails(write(s), "section_length")
+    s[1].count = count  # * 8 >= 2^64
+    err = assert_open_fails(write(s), "section_length")
+    assert "overflows" in str(err)
+
+
+def test_kinds_of_every_entry_are_checked_before_any_length():
+    # Entry 0 (TOKENS) has a wrong length, entry 1 a wrong dtype: step 6 runs over
+    # every entry before step 8.
+    s = sections()
+    s[0].count += 1
+    s[1].dtype = 3
+    assert_open_fails(write(s), "bad_dtype")
+
+
+def test_missing_section_is_reported_before_any_length():
+    s = [sec for sec in sections() if sec.kind != 4]
+    s[0].count += 1
+    assert_open_fails(write(s), "missing_section")
+
+
+def test_lengths_are_checked_in_table_order():
+    s = sections()
+    s[1].count += 1
+    s[3].count += 1
+    err = assert_open_fails(write(s), "section_length")
+    assert err.section == "doc_offsets"
 
 
 # -- step 9 ------------------------------------------------------------------------
@@ -407,13 +441,77 @@ def test_mask_padding_with_full_last_byte_has_no_unused_bits():
         b'{"vocab_size": 300, "pad_id": "0"}',
         b'{"vocab_size": 300, "pad_id": 1.5}',
         b'{"vocab_size": 300, "bos_id": false}',
-        b'{"vocab_size": 300, "writer": null}',
         b'{"vocab_size": 300, "writer": 1}',
+        b'{"vocab_size": 300, "writer": ["w"]}',
         b'{"vocab_size": 300, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        # 5.4 restrictions.
+        b'{"vocab_size": 300, "x": ' + b"[" * 64 + b"]" * 64 + b"}",  # depth 65
+        b'{"vocab_size": 300, "vocab_size": 300}',
+        b'{"vocab_size": 300, "x": {"k": 1, "k": 2}}',
+        b'{"vocab_size": 300, "x": 1e400}',
+        b'{"vocab_size": 300, "x": 1' + b"0" * 5000 + b"}",
+        b'{"vocab_size": 300, "pad_id": -0}',
+        b'{"vocab_size": 300, "bos_id": 1.0}',
     ],
 )
 def test_bad_metadata(meta):
     assert_open_fails(meta_file(meta), "bad_metadata")
+
+
+@pytest.mark.parametrize(
+    "meta,words",
+    [
+        (b'{"vocab_size": 300, "x": ' + b"{\"a\": " * 64 + b"0" + b"}" * 64 + b"}",
+         "65 deep"),
+        (b'{"vocab_size": 300, "u": [{"dup": 1, "dup": 1}]}', "'dup' appears twice"),
+        (b'{"vocab_size": 300, "x": -1e400}', "not finite"),
+        (b'{"vocab_size": 300, "x": ' + str(2**1024).encode() + b"}", "not finite"),
+        (b'{"vocab_size": 300, "x": "\\udfff"}', "lone UTF-16 surrogate"),
+        (b'{"vocab_size": 300, "eos_id": -0}', "written with a sign"),
+        (b'{"vocab_size": 3e2}', "plain JSON integer"),
+    ],
+)
+def test_bad_metadata_says_which_rule(meta, words):
+    err = assert_open_fails(meta_file(meta), "bad_metadata")
+    assert words in str(err)
+
+
+def test_nesting_of_exactly_64_is_accepted():
+    meta = b'{"vocab_size": 300, "x": ' + b"[" * 63 + b"]" * 63 + b"}"
+    ds = tokpack.Dataset.from_buffer(meta_file(meta))
+    depth, value = 1, ds.metadata["x"]
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0] if value else None
+    assert depth == 64
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        b'{"vocab_size": 300}',
+        b'{"vocab_size": 300, "tokenizer": null, "bos_id": null, "eos_id": null,'
+        b' "pad_id": null, "writer": null}',
+    ],
+)
+def test_absent_and_null_optional_keys_both_mean_not_known(meta):
+    ds = tokpack.Dataset.from_buffer(meta_file(meta))
+    assert (ds.tokenizer, ds.bos_id, ds.eos_id, ds.pad_id, ds.writer) == (None,) * 5
+    # The metadata itself is given back as stored: no key added, none dropped.
+    assert ds.metadata == json.loads(meta)
+
+
+def test_optional_keys_when_known():
+    meta = (b'{"vocab_size": 300, "tokenizer": "t", "bos_id": 0, "eos_id": 299,'
+            b' "pad_id": 7, "writer": "w"}')
+    ds = tokpack.Dataset.from_buffer(meta_file(meta))
+    assert (ds.tokenizer, ds.bos_id, ds.eos_id, ds.pad_id, ds.writer) == ("t", 0, 299, 7, "w")
+
+
+def test_signed_user_integers_come_back_as_plain_ints():
+    ds = tokpack.Dataset.from_buffer(
+        meta_file(b'{"vocab_size": 300, "a": -0, "b": [-5, {"c": -7}]}'))
+    assert ds.metadata == {"vocab_size": 300, "a": 0, "b": [-5, {"c": -7}]}
+    assert type(ds.metadata["a"]) is int and type(ds.metadata["b"][1]["c"]) is int
 
 
 def test_metadata_over_16_mib_is_refused_before_parsing():
@@ -445,8 +543,12 @@ def test_metadata_of_exactly_16_mib_is_accepted():
             {"vocab_size": 300, "user": {"nested": [1, 2.5, "\u00e9\U0001F600"]},
              "big": 123456789012345678901234567890},
         ),
-        (b'{"vocab_size": 300, "huge": 1' + b"0" * 5000 + b"}",
-         {"vocab_size": 300, "huge": 10**5000}),
+        (b'{"vocab_size": 300, "huge": 1' + b"0" * 308 + b"}",
+         {"vocab_size": 300, "huge": 10**308}),
+        (b'{"vocab_size": 300, "x": 1e-400, "y": -0.0, "z": 1.7976931348623157e308}',
+         {"vocab_size": 300, "x": 0.0, "y": -0.0, "z": 1.7976931348623157e308}),
+        (b'{"vocab_size": 300, "writer": null, "a": {"vocab_size": 1}}',
+         {"vocab_size": 300, "writer": None, "a": {"vocab_size": 1}}),
     ],
 )
 def test_good_metadata_is_given_back_unchanged(meta, expected):

@@ -10,12 +10,9 @@ import tokpack
 VECTORS = Path(__file__).resolve().parent / ".." / ".." / ".." / "spec" / "vectors"
 
 
-# Vectors whose .json disagrees with spec/FORMAT.md; reported to the spec's owners.
-KNOWN_VECTOR_DISAGREEMENTS = {
-    "unknown_optional_section": "spec 10 says `metadata` is the whole JSON object as "
-    "stored; the .json adds bos_id/eos_id/pad_id/tokenizer = null, which the stored "
-    "object does not have",
-}
+# Vectors whose .json disagrees with spec/FORMAT.md (and this reader), by name, with
+# the reason; each becomes a strict xfail. Empty since the spec revision of 1.0.
+KNOWN_VECTOR_DISAGREEMENTS = {}
 
 
 def vector_files(kind):
@@ -48,8 +45,12 @@ def test_valid_vector(tpk):
     assert ds.vocab_size == want["vocab_size"]
     assert ds.num_tokens == want["num_tokens"]
     assert ds.num_documents == want["num_documents"]
+    # Section 10: `metadata` is the whole JSON object as stored (nulls kept, nothing
+    # added), and `vocab_size` is also a top-level key of the expectation.
     assert ds.metadata == want["metadata"]
     assert ds.vocab_size == want["metadata"]["vocab_size"]
+    for key in ("tokenizer", "bos_id", "eos_id", "pad_id", "writer"):
+        assert getattr(ds, key) == want["metadata"].get(key)
     documents = [ds.document(i).tolist() for i in range(ds.num_documents)]
     assert documents == want["documents"]
     assert ds.has_loss_mask == (want["loss_mask"] is not None)

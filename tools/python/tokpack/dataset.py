@@ -1,7 +1,7 @@
 """The reader: opening (spec 6.1) and verifying (spec 6.2) a tokpack file."""
 
 import operator
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -35,10 +35,10 @@ class Dataset:
         if raw.dtype != np.uint8 or raw.ndim != 1:
             raise TypeError("Dataset needs a one-dimensional uint8 array")
         self._raw = raw
-        header = read_header(raw, len(raw))
-        entries = read_table(raw, header)
-        check_layout(entries, header)
-        found = check_kinds(entries)
+        header = read_header(raw, len(raw))  # steps 1 and 2
+        entries = read_table(raw, header)  # step 3
+        check_layout(entries, header)  # steps 4 and 5
+        found = check_kinds(entries)  # steps 6 to 8
         tok_entry = found[KIND_TOKENS]
         off_entry = found[KIND_DOC_OFFSETS]
         mask_entry = found.get(KIND_LOSS_MASK)
@@ -121,12 +121,35 @@ class Dataset:
 
     @property
     def metadata(self) -> Dict[str, Any]:
-        """The metadata object, with every key the file has (user keys included)."""
+        """The metadata object exactly as stored: every key the file has, user keys
+        and null values included, and no key the file does not have."""
         return self._metadata
 
     @property
     def vocab_size(self) -> int:
         return self._metadata["vocab_size"]
+
+    # The optional keys of spec 5.4: None when not known (the key absent or null).
+
+    @property
+    def tokenizer(self) -> Optional[str]:
+        return self._metadata.get("tokenizer")
+
+    @property
+    def bos_id(self) -> Optional[int]:
+        return self._metadata.get("bos_id")
+
+    @property
+    def eos_id(self) -> Optional[int]:
+        return self._metadata.get("eos_id")
+
+    @property
+    def pad_id(self) -> Optional[int]:
+        return self._metadata.get("pad_id")
+
+    @property
+    def writer(self) -> Optional[str]:
+        return self._metadata.get("writer")
 
     @property
     def dataset_id(self) -> bytes:
@@ -186,9 +209,11 @@ class Dataset:
 
     def verify(self) -> None:
         """The full pass of spec 6.2, in the order it lists its checks: section
-        CRC32s, zero padding, non-decreasing offsets, token ids below vocab_size.
-        Raises :class:`TokpackError` on the first problem found."""
+        CRC32s (table order, unknown kinds included), zero padding, non-decreasing
+        offsets, token ids below vocab_size. Raises :class:`TokpackError` on the
+        first problem found."""
         raw = self._raw
+        # 1. Every section's CRC32, in table order.
         for e in self._entries:
             actual = crc32(raw[e.offset : e.end])
             if actual != e.crc32:
@@ -199,11 +224,14 @@ class Dataset:
                     section=e.name,
                     offset=e.offset,
                 )
+        # 2. Padding between the table and the first section, and between sections.
         end = table_end(self._header)
         for e in self._entries:
             _check_zero(raw, end, e.offset, e)
             end = e.end
+        # 3. Offsets never decrease.
         doc_offsets.check_monotonic(self._offsets, self._off_entry)
+        # 4. Token ids below vocab_size.
         tokens.check_ids(self._tokens, self._tok_entry, self.vocab_size)
 
     def __repr__(self) -> str:

@@ -1,60 +1,149 @@
-"""METADATA, kind 4 (spec section 5.4): a UTF-8 JSON object, at most 16 MiB."""
+"""METADATA, kind 4 (spec section 5.4): a UTF-8 JSON object, restricted so that
+readers in every language accept exactly the same texts.
 
-import decimal
+The restrictions of 5.4, and where this module enforces them:
+
+- at most 16 MiB: checked on the section's ``count`` before anything is read;
+- nesting at most 64 deep (top-level object = depth 1): :func:`_max_depth`, a scan
+  of the text before parsing, so that no parser ever recurses deeper;
+- no key twice in one object: the ``object_pairs_hook`` of ``json.loads``;
+- no lone surrogate escapes: a pass over the decoded strings (Python's ``json``
+  decodes ``"\\ud800"`` into a lone surrogate, which UTF-8 cannot encode);
+- every number finite as an IEEE-754 double: the ``parse_float``, ``parse_int``
+  and ``parse_constant`` hooks (``1e400``, integers of 2**1024 and more, ``NaN``);
+- the integer keys of the key table written as plain JSON integers (digits only):
+  a fraction or exponent makes a ``float`` (refused by type), and a signed literal
+  (``-0``) is tagged by ``parse_int`` so that the key check can refuse it.
+"""
+
 import json
+import math
+import re
 from typing import Any, Dict
+
+import numpy as np
 
 from ..errors import TokpackError
 from .section_table import SectionEntry
 
 MAX_METADATA_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
 MAX_VOCAB_SIZE = 2**32
 SPECIAL_ID_KEYS = ("bos_id", "eos_id", "pad_id")
+#: Optional string keys of the key table; absent and null both mean "not known".
+STRING_KEYS = ("tokenizer", "writer")
+#: The largest finite double has 309 integer digits; any integer with more overflows.
+_MAX_FINITE_DIGITS = 309
+
+# A JSON string literal (the unrolled form, linear without backtracking).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_OPEN, _CLOSE = (ord("["), ord("{")), (ord("]"), ord("}"))
+
+
+class _BadJson(ValueError):
+    """Raised from inside the ``json`` hooks; becomes ``bad_metadata``."""
+
+
+class _SignedInt(int):
+    """An integer written with a minus sign (``-0`` included). Only the key check
+    sees this type; :func:`_check_strings_and_untag` turns it back into ``int``."""
 
 
 def _parse_int(text: str) -> int:
-    # Python refuses to convert long digit strings (sys.int_max_str_digits); they are
-    # still valid JSON numbers, so go through decimal, which has no such limit.
+    digits = text[1:] if text.startswith("-") else text
+    if len(digits) > _MAX_FINITE_DIGITS:
+        raise _BadJson(f"the integer {text[:20]}... ({len(digits)} digits) is not finite "
+                       f"as a double")
+    value = int(text)  # at most 310 characters: under Python's int_max_str_digits
     try:
-        return int(text)
-    except ValueError:
-        return int(decimal.Decimal(text))
+        float(value)
+    except OverflowError:
+        raise _BadJson(f"the integer {text[:20]}... is not finite as a double") from None
+    return _SignedInt(value) if text.startswith("-") else value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise _BadJson(f"the number {shown} is not finite as a double")
+    return value
 
 
 def _refuse_constant(name: str) -> Any:
     # json.loads accepts NaN, Infinity and -Infinity, which RFC 8259 does not.
-    raise ValueError(f"{name} is not JSON (RFC 8259)")
+    raise _BadJson(f"{name} is not JSON (RFC 8259)")
 
 
-def _has_lone_surrogate(text: str) -> bool:
-    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+def _object(pairs) -> Dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadJson(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return obj
 
 
-def _has_lone_surrogates(value: Any) -> bool:
-    # Valid UTF-8 cannot hold a surrogate, and json pairs escaped surrogates into one
-    # character, so any surrogate left in a decoded string came from a lone escape
-    # such as "\\ud800": not a Unicode string. Walked with a stack, not recursion.
+def _max_depth(text: str) -> int:
+    """How deep arrays and objects nest (the top-level value is depth 1).
+
+    Exact for valid JSON; for invalid JSON the number is meaningless but the parser
+    refuses the text anyway. Cheap when the text cannot nest deeper than the limit.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0
+    structure = _STRING.sub("", text).encode("utf-8")
+    arr = np.frombuffer(structure, dtype=np.uint8)
+    brackets = arr[np.isin(arr, _OPEN + _CLOSE)]
+    steps = np.where(np.isin(brackets, _OPEN), 1, -1).astype(np.int64)
+    return int(np.cumsum(steps).max()) if len(steps) else 0
+
+
+def _check_strings_and_untag(value: Any) -> None:
+    """Refuses lone surrogates in keys and strings, and turns ``_SignedInt`` back
+    into ``int``, in place. Walked with a stack, not recursion."""
+
+    def check(s: str) -> None:
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _BadJson("a string escapes a lone UTF-16 surrogate") from None
+
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            if _has_lone_surrogate(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+        if isinstance(item, dict):
+            for key, child in item.items():
+                check(key)
+                if type(child) is _SignedInt:
+                    item[key] = int(child)
+                elif isinstance(child, str):
+                    check(child)
+                elif isinstance(child, (dict, list)):
+                    stack.append(child)
         elif isinstance(item, list):
-            stack.extend(item)
-    return False
+            for i, child in enumerate(item):
+                if type(child) is _SignedInt:
+                    item[i] = int(child)
+                elif isinstance(child, str):
+                    check(child)
+                elif isinstance(child, (dict, list)):
+                    stack.append(child)
+        elif isinstance(item, str):
+            check(item)
 
 
-def _is_int(value: Any) -> bool:
-    # JSON true/false decode to bool, a subclass of int; they are not integers here.
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_plain_int(value: Any) -> bool:
+    # Digits only: not bool (a subclass of int), not float (fraction or exponent),
+    # not _SignedInt (a minus sign, "-0" included).
+    return type(value) is int
 
 
 def parse(body, entry: SectionEntry) -> Dict[str, Any]:
-    """Spec 6.1 step 12 (first half): decode and type-check the metadata."""
+    """Spec 6.1 step 12 (first half): decode and check the metadata. Returns the
+    object as stored: every key, user keys and null values included."""
 
     def bad(detail: str) -> TokpackError:
         return TokpackError("bad_metadata", detail, section="metadata", offset=entry.offset)
@@ -68,40 +157,59 @@ def parse(body, entry: SectionEntry) -> Dict[str, Any]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise bad(f"not valid UTF-8 at byte {entry.offset + err.start}") from None
+    depth = _max_depth(text)
+    if depth > MAX_DEPTH:
+        raise bad(f"arrays and objects nest {depth} deep, more than {MAX_DEPTH}")
     try:
         value = json.loads(
             text,
+            object_pairs_hook=_object,
             parse_int=_parse_int,
+            parse_float=_parse_float,
             parse_constant=_refuse_constant,
         )
+    except _BadJson as err:
+        raise bad(str(err)) from None
     except (ValueError, RecursionError) as err:
         raise bad(f"not valid JSON: {err}") from None
-    if _has_lone_surrogates(value):
-        raise bad("not valid JSON: a string escapes a lone UTF-16 surrogate")
     if not isinstance(value, dict):
         raise bad(f"the JSON value is a {type(value).__name__}, not an object")
     check_known_keys(value, bad)
+    try:
+        _check_strings_and_untag(value)
+    except _BadJson as err:
+        raise bad(str(err)) from None
     return value
 
 
 def check_known_keys(meta: Dict[str, Any], bad) -> None:
-    """The key table of 5.4."""
+    """The key table of 5.4. An absent optional key and a null one both mean "not
+    known", so both pass."""
     if "vocab_size" not in meta:
         raise bad("the required key 'vocab_size' is absent")
     vocab_size = meta["vocab_size"]
-    if not _is_int(vocab_size) or not 1 <= vocab_size <= MAX_VOCAB_SIZE:
-        raise bad(f"'vocab_size' is {vocab_size!r}, not an integer from 1 to {MAX_VOCAB_SIZE}")
-    tokenizer = meta.get("tokenizer")
-    if tokenizer is not None and not isinstance(tokenizer, str):
-        raise bad(f"'tokenizer' is {tokenizer!r}, not a string or null")
+    if not _is_plain_int(vocab_size) or not 1 <= vocab_size <= MAX_VOCAB_SIZE:
+        raise bad(
+            f"'vocab_size' is {_shown(vocab_size)}, not a plain JSON integer from 1 to "
+            f"{MAX_VOCAB_SIZE}"
+        )
+    for key in STRING_KEYS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(f"{key!r} is {_shown(value)}, not a string or null")
     for key in SPECIAL_ID_KEYS:
         special = meta.get(key)
         if special is None:
             continue
-        if not _is_int(special) or not 0 <= special < vocab_size:
+        if not _is_plain_int(special) or not special < vocab_size:
             raise bad(
-                f"{key!r} is {special!r}, not null or an integer from 0 to "
-                f"vocab_size - 1 = {vocab_size - 1}"
+                f"{key!r} is {_shown(special)}, not null or a plain JSON integer from 0 "
+                f"to vocab_size - 1 = {vocab_size - 1}"
             )
-    if "writer" in meta and not isinstance(meta["writer"], str):
-        raise bad(f"'writer' is {meta['writer']!r}, not a string")
+
+
+def _shown(value: Any) -> str:
+    if type(value) is _SignedInt:
+        return f"{int(value)} (written with a sign)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."

@@ -44,7 +44,8 @@ KNOWN_KINDS: Dict[int, KindRule] = {
     KIND_LOSS_MASK: KindRule("loss_mask", frozenset({1})),
     KIND_METADATA: KindRule("metadata", frozenset({0})),
 }
-#: Kinds the spec names but this version does not define; unknown to this reader.
+#: Kinds the spec names but this version does not define; unknown to this reader
+#: (as are kind 0, never written, and every other number).
 RESERVED_KIND_NAMES = {5: "insertions", 6: "packing_plan"}
 REQUIRED_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_METADATA)
 
@@ -112,7 +113,10 @@ class SectionEntry:
             "name": self.name,
             "known": self.known,
             "required": self.required,
-            "dtype": DTYPES[self.dtype][0] if self.dtype in DTYPES else self.dtype,
+            # An unknown kind's dtype is not interpreted (spec 4): its raw code.
+            "dtype": DTYPES[self.dtype][0]
+            if self.known and self.dtype in DTYPES
+            else self.dtype,
             "codec": self.codec,
             "flags": self.flags,
             "offset": self.offset,
@@ -225,8 +229,15 @@ def check_layout(entries: List[SectionEntry], header: Header) -> None:
 
 
 def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
-    """Spec 6.1 steps 6 to 8. Returns the known sections by kind."""
+    """Spec 6.1 steps 6 to 8. Returns the known sections by kind.
+
+    Step 6 takes each entry through all its checks before the next entry; step 7
+    (missing sections) runs after step 6 has seen every entry, and step 8 (lengths)
+    after step 7. Of an unknown kind without the required flag nothing but the
+    layout (step 4) and, in verify, its CRC32 is checked: its dtype, codec and count
+    are not interpreted."""
     found: Dict[int, SectionEntry] = {}
+    # Step 6, entry by entry.
     for e in entries:
         where = f"table entry {e.index}"
         if not e.known:
@@ -266,6 +277,7 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
                 offset=e.entry_offset,
             )
         found[e.kind] = e
+    # Step 7, first missing in the order TOKENS, DOC_OFFSETS, METADATA.
     for kind in REQUIRED_KINDS:
         if kind not in found:
             raise TokpackError(
@@ -273,8 +285,17 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
                 f"the file has no {KNOWN_KINDS[kind].name} section",
                 section=KNOWN_KINDS[kind].name,
             )
+    # Step 8, in table order (``found`` keeps insertion order).
     for e in found.values():
         expected = expected_length(e)
+        if expected > U64_MAX:
+            raise TokpackError(
+                "section_length",
+                f"table entry {e.index}: count {e.count} of {DTYPES[e.dtype][0]} "
+                f"needs {expected} bytes, which overflows 64 bits",
+                section=e.name,
+                offset=e.entry_offset + 24,
+            )
         if e.length != expected:
             raise TokpackError(
                 "section_length",

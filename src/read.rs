@@ -53,6 +53,7 @@ impl Dataset<MappedFile> {
     }
 }
 
+#[inline]
 fn cast<'a, T: FromBytes + zerocopy::Immutable + zerocopy::KnownLayout + 'static>(
     bytes: &'a [u8],
     section: &'static str,
@@ -243,9 +244,15 @@ impl<D: AsRef<[u8]>> Dataset<D> {
     }
 
     /// The tokens of document `i`, without copying.
+    #[inline]
     pub fn document(&self, i: u64) -> Result<TokenSlice<'_>> {
-        let r = self.document_range(i)?;
-        Ok(self.tokens().slice(r.start as usize..r.end as usize))
+        let i = usize::try_from(i).unwrap_or(usize::MAX);
+        let typed = "can't fail: the dtype matches";
+        Ok(match self.dtype {
+            DType::U8 => TokenSlice::U8(self.typed::<u8>().expect(typed).document(i)?),
+            DType::U16 => TokenSlice::U16(self.typed::<u16>().expect(typed).document(i)?),
+            _ => TokenSlice::U32(self.typed::<u32>().expect(typed).document(i)?),
+        })
     }
 
     /// A view with the token type fixed at compile time, for the fastest access.
@@ -397,19 +404,27 @@ impl<'a, T: Token> TypedView<'a, T> {
     /// The tokens of document `i`, without copying.
     #[inline]
     pub fn document(&self, i: usize) -> Result<&'a [T]> {
+        // `get` does every check: i in range, start <= end <= number of tokens.
+        if let Some(&[start, end]) = self.offsets.get(i..).and_then(|o| o.get(..2)) {
+            if let Some(doc) = self.tokens.get(start as usize..end as usize) {
+                return Ok(doc);
+            }
+        }
+        Err(self.document_error(i))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn document_error(&self, i: usize) -> Error {
         if i >= self.offsets.len() - 1 {
-            return Err(Error::IndexOutOfRange {
+            return Error::IndexOutOfRange {
                 what: "document",
                 index: i as u64,
                 len: self.offsets.len() as u64 - 1,
-            });
+            };
         }
-        let r = doc_offsets::document_range(
-            self.offsets,
-            i,
-            self.tokens.len() as u64,
-            self.offsets_at,
-        )?;
-        Ok(&self.tokens[r])
+        doc_offsets::document_range(self.offsets, i, self.tokens.len() as u64, self.offsets_at)
+            .err()
+            .unwrap_or_else(|| Error::InvalidArgument(format!("document {i} could not be sliced")))
     }
 }

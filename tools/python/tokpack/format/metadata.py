@@ -46,20 +46,22 @@ class _BadJson(ValueError):
 
 class _SignedInt(int):
     """An integer written with a minus sign (``-0`` included). Only the key check
-    sees this type; :func:`_check_strings_and_untag` turns it back into ``int``."""
+    sees this type; :func:`_untag_and_check_strings` turns it back into ``int``."""
 
 
 def _parse_int(text: str) -> int:
-    digits = text[1:] if text.startswith("-") else text
+    if len(text) < 300:  # fewer than 300 digits: below 10**300, finite as a double
+        return _SignedInt(text) if text[0] == "-" else int(text)
+    digits = text[1:] if text[0] == "-" else text
     if len(digits) > _MAX_FINITE_DIGITS:
         raise _BadJson(f"the integer {text[:20]}... ({len(digits)} digits) is not finite "
                        f"as a double")
     value = int(text)  # at most 310 characters: under Python's int_max_str_digits
     try:
-        float(value)
+        float(value)  # rounds to nearest, as IEEE-754 does; overflows past DBL_MAX
     except OverflowError:
         raise _BadJson(f"the integer {text[:20]}... is not finite as a double") from None
-    return _SignedInt(value) if text.startswith("-") else value
+    return _SignedInt(value) if text[0] == "-" else value
 
 
 def _parse_float(text: str) -> float:
@@ -101,9 +103,15 @@ def _max_depth(text: str) -> int:
     return int(np.cumsum(steps).max()) if len(steps) else 0
 
 
-def _check_strings_and_untag(value: Any) -> None:
-    """Refuses lone surrogates in keys and strings, and turns ``_SignedInt`` back
-    into ``int``, in place. Walked with a stack, not recursion."""
+#: A ``\\u`` escape of a UTF-16 surrogate (D800 to DFFF) somewhere in the text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+#: Where a negative number may start.
+_MINUS_DIGIT = re.compile(r"-[0-9]")
+
+
+def _untag_and_check_strings(value: Any, check_strings: bool) -> None:
+    """Turns ``_SignedInt`` back into ``int`` in place and, when ``check_strings``,
+    refuses lone surrogates in keys and strings. Walked with a stack, not recursion."""
 
     def check(s: str) -> None:
         try:
@@ -114,25 +122,16 @@ def _check_strings_and_untag(value: Any) -> None:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in children:
+            if check_strings and isinstance(key, str):
                 check(key)
-                if type(child) is _SignedInt:
-                    item[key] = int(child)
-                elif isinstance(child, str):
-                    check(child)
-                elif isinstance(child, (dict, list)):
-                    stack.append(child)
-        elif isinstance(item, list):
-            for i, child in enumerate(item):
-                if type(child) is _SignedInt:
-                    item[i] = int(child)
-                elif isinstance(child, str):
-                    check(child)
-                elif isinstance(child, (dict, list)):
-                    stack.append(child)
-        elif isinstance(item, str):
-            check(item)
+            if type(child) is _SignedInt:
+                item[key] = int(child)
+            elif isinstance(child, (dict, list)):
+                stack.append(child)
+            elif check_strings and isinstance(child, str):
+                check(child)
 
 
 def _is_plain_int(value: Any) -> bool:
@@ -175,10 +174,16 @@ def parse(body, entry: SectionEntry) -> Dict[str, Any]:
     if not isinstance(value, dict):
         raise bad(f"the JSON value is a {type(value).__name__}, not an object")
     check_known_keys(value, bad)
-    try:
-        _check_strings_and_untag(value)
-    except _BadJson as err:
-        raise bad(str(err)) from None
+    # Python's json decodes a lone "\\ud800" into a lone surrogate; valid UTF-8
+    # cannot hold one, so without such an escape in the text there is none to find.
+    # Likewise no _SignedInt without a minus sign before a digit. The walk is skipped
+    # when there is nothing for it to do.
+    check_strings = bool(_SURROGATE_ESCAPE.search(text))
+    if check_strings or _MINUS_DIGIT.search(text):
+        try:
+            _untag_and_check_strings(value, check_strings)
+        except _BadJson as err:
+            raise bad(str(err)) from None
     return value
 
 

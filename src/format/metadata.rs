@@ -311,12 +311,23 @@ mod tests {
             r#"{"vocab_size": 10, "bos_id": -0}"#,
             r#"{"vocab_size": 10, "x": 1e400}"#,
             r#"{"vocab_size": 10, "x": "\ud800"}"#,
+            r#"{"vocab_size": 10, "\ud800": 1}"#,
+            r#"{"vocab_size": 10, "a": 1, "\u0061": 2}"#,
         ] {
             let e = Metadata::parse(text.as_bytes(), 0, DType::U32).unwrap_err();
             assert_eq!(e.code(), Some(ErrorCode::BadMetadata), "{text}");
         }
         let e = Metadata::parse(b"\xff", 0, DType::U32).unwrap_err();
         assert_eq!(e.code(), Some(ErrorCode::BadMetadata));
+    }
+
+    #[test]
+    fn numbers_round_correctly_at_the_edge_of_the_double_range() {
+        for ok in ["1.7976931348623158e308", "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368"] {
+            let text = format!(r#"{{"vocab_size": 10, "x": {ok}}}"#);
+            let m = Metadata::parse(text.as_bytes(), 0, DType::U8).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(m.extra["x"].as_f64(), Some(f64::MAX));
+        }
     }
 
     #[test]

@@ -341,6 +341,22 @@ pub fn valid_cases() -> Vec<ValidCase> {
         expected,
     });
 
+    // Numbers at the edges of what 5.4 allows: the largest double, an integer past 2^64.
+    let docs: Vec<Doc> = vec![(vec![9], None)];
+    let meta_text = r#"{"big":18446744073709551617,"max":1.7976931348623158e308,"neg":-9223372036854775808,"small":1e-400,"vocab_size":300}"#;
+    let bytes = build_raw(&[
+        RawSection::tokens_u16(&[9]),
+        RawSection::offsets(&[0, 1]),
+        RawSection::metadata(meta_text),
+    ]);
+    let mut expected = expected_json(&docs, 300, "u16", &Metadata::new(300), *b"tokpack-vectors!");
+    expected["metadata"] = serde_json::from_str(meta_text).expect("json");
+    cases.push(ValidCase {
+        name: "metadata_numbers",
+        bytes,
+        expected,
+    });
+
     // A private section without the required flag: readers skip it.
     let docs: Vec<Doc> = vec![(vec![1, 2, 3], None), (vec![4, 5], None)];
     let meta_text = r#"{"vocab_size":300,"writer":"tokpack test vectors"}"#;

@@ -274,9 +274,29 @@ def valid_files():
          _meta(b'{"vocab_size": 300, "x": 1.7976931348623158e308}')),
         ("metadata_user_int_2_64_plus_1",
          _meta(b'{"vocab_size": 300, "n": 18446744073709551617}')),
+        # 5.4: integers in [-2^63, 2^64) exactly, every other number as its correctly
+        # rounded double (ties to even).
+        ("metadata_user_int_64_bit_bounds", _meta(
+            b'{"vocab_size": 300, "a": -9223372036854775808, "b": -9223372036854775809,'
+            b' "c": 18446744073709551615, "d": 18446744073709551616}')),
+        ("metadata_user_int_rounding", _meta(
+            b'{"vocab_size": 300, "tie_down": ' + str(2**64 + 2**11).encode()
+            + b', "above_tie": ' + str(2**64 + 2**11 + 1).encode()
+            + b', "tie_up": ' + str(2**64 + 3 * 2**11).encode()
+            + b', "negative": -' + str(2**70 + 2**17).encode() + b"}")),
+        ("metadata_float_hard_rounding", _meta(
+            b'{"vocab_size": 300, "a": 9007199254740993.0, "b": 2.2250738585072011e-308,'
+            b' "c": 0.1000000000000000055511151231257827021181583404541015625,'
+            b' "d": 1e23, "e": 8.41e21, "f": 4.9406564584124654e-324,'
+            b' "g": 2.4703282292062328e-324, "h": 2.4703282292062327e-324,'
+            b' "i": 1e-99999999999999999999, "j": 0e99999999999999999999,'
+            b' "k": 0.' + b"0" * 5000 + b'1e5000}')),
         # The integer-form rule is for the known keys only; user numbers are free.
         ("metadata_user_number_forms", _meta(
-            b'{"vocab_size": 300, "a": -0, "b": 3e2, "c": 300.0, "d": -1.5E-3}')),
+            b'{"vocab_size": 300, "a": -5, "b": 3e2, "c": 300.0, "d": -1.5E-3, "e": -0.0}')),
+        # `-0`: a JSON integer (no fraction or exponent) of value 0, so 5.4 gives it as
+        # the integer 0.
+        ("metadata_user_minus_zero", _meta(b'{"vocab_size": 300, "a": -0}')),
         ("metadata_special_ids_zero_and_max", _meta(
             b'{"vocab_size": 300, "bos_id": 0, "eos_id": 299, "pad_id": 0}')),
         # 4: of an unknown section without the required flag only the layout rules

@@ -12,6 +12,7 @@ import pytest
 
 import catalog
 import tokpack
+from json_values import differences
 from spec_writer import Section, dataset_sections, refresh_checksums, write, write_dataset
 
 DOCS = [[1, 2, 3], [], [4, 5, 250]]
@@ -541,10 +542,10 @@ def test_metadata_of_exactly_16_mib_is_accepted():
             b'{"vocab_size": 300, "user": {"nested": [1, 2.5, "\\u00e9\\ud83d\\ude00"]},'
             b' "big": 123456789012345678901234567890}',
             {"vocab_size": 300, "user": {"nested": [1, 2.5, "\u00e9\U0001F600"]},
-             "big": 123456789012345678901234567890},
+             "big": 1.2345678901234568e29},
         ),
         (b'{"vocab_size": 300, "huge": 1' + b"0" * 308 + b"}",
-         {"vocab_size": 300, "huge": 10**308}),
+         {"vocab_size": 300, "huge": 1e308}),
         (b'{"vocab_size": 300, "x": 1e-400, "y": -0.0, "z": 1.7976931348623157e308}',
          {"vocab_size": 300, "x": 0.0, "y": -0.0, "z": 1.7976931348623157e308}),
         (b'{"vocab_size": 300, "writer": null, "a": {"vocab_size": 1}}',
@@ -552,7 +553,67 @@ def test_metadata_of_exactly_16_mib_is_accepted():
     ],
 )
 def test_good_metadata_is_given_back_unchanged(meta, expected):
-    assert tokpack.Dataset.from_buffer(meta_file(meta)).metadata == expected
+    assert not differences(tokpack.Dataset.from_buffer(meta_file(meta)).metadata, expected)
+
+
+# 5.4: "A reader gives its user integers in [-2^63, 2^64) exactly and every other number
+# as its correctly rounded double".
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("0", 0),
+        ("-0", 0),  # an integer (no fraction or exponent) of value 0
+        ("-0.0", -0.0),
+        ("18446744073709551615", 2**64 - 1),
+        ("-9223372036854775808", -(2**63)),
+        ("9999999999999999999", 9999999999999999999),  # 19 digits
+        ("-999999999999999999", -999999999999999999),  # 18 digits
+        ("18446744073709551616", 1.8446744073709552e19),
+        ("18446744073709551617", 1.8446744073709552e19),
+        ("-9223372036854775809", -9.223372036854776e18),
+        ("1000000000000000000000000000000", 1e30),
+        ("1e30", 1e30),
+        ("300.0", 300.0),
+        ("3e2", 300.0),
+        # Ties to even: 2^64 + 2^11 is halfway between 2^64 and 2^64 + 2^12.
+        (str(2**64 + 2**11), float(2**64)),
+        (str(2**64 + 2**11 + 1), float(2**64 + 2**12)),
+        (str(2**64 + 3 * 2**11), float(2**64 + 2**13)),
+        (str(2**1024 - 2**971), 1.7976931348623157e308),  # DBL_MAX exactly
+        (str(2**1024 - 2**970 - 1), 1.7976931348623157e308),  # just below the tie
+        ("-" + str(2**1024 - 2**970 - 1), -1.7976931348623157e308),
+        ("1.7976931348623158e308", 1.7976931348623157e308),
+        ("9007199254740993.0", 9007199254740992.0),
+        ("2.4703282292062328e-324", 5e-324),
+        ("2.4703282292062327e-324", 0.0),
+        ("1e-400", 0.0),
+    ],
+)
+def test_numbers_are_integers_in_64_bit_range_else_doubles(text, expected):
+    meta = b'{"vocab_size": 300, "n": ' + text.encode() + b', "in": [' + text.encode() + b"]}"
+    got = tokpack.Dataset.from_buffer(meta_file(meta)).metadata
+    assert not differences(got, {"vocab_size": 300, "n": expected, "in": [expected]})
+
+
+@pytest.mark.parametrize(
+    "text", [str(2**1024 - 2**970), "-" + str(2**1024 - 2**970), str(2**1024), "1e309"])
+def test_numbers_that_round_to_infinity_are_refused(text):
+    meta = b'{"vocab_size": 300, "n": ' + text.encode() + b"}"
+    err = assert_open_fails(meta_file(meta), "bad_metadata")
+    assert "not finite" in str(err)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        b'{"vocab_size": 18446744073709551617}',  # a double, and out of range anyway
+        b'{"vocab_size": 18446744073709551616}',
+        b'{"vocab_size": 300, "bos_id": 18446744073709551616}',
+        b'{"vocab_size": 300, "eos_id": -9223372036854775809}',
+    ],
+)
+def test_known_keys_past_64_bits_are_refused(meta):
+    assert_open_fails(meta_file(meta), "bad_metadata")
 
 
 @pytest.mark.parametrize("vocab_size,dtype", [(257, 1), (65537, 2)])

@@ -121,8 +121,10 @@ class Dataset:
 
     @property
     def metadata(self) -> Dict[str, Any]:
-        """The metadata object exactly as stored: every key the file has, user keys
-        and null values included, and no key the file does not have."""
+        """The metadata object as stored: every key the file has, user keys and null
+        values included, and no key the file does not have. Numbers as spec 5.4 says:
+        integers in [-2**63, 2**64) as exact ``int``, every other number as its
+        correctly rounded ``float`` (``1e30`` and ``18446744073709551617`` both)."""
         return self._metadata
 
     @property

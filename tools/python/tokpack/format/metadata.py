@@ -9,8 +9,12 @@ The restrictions of 5.4, and where this module enforces them:
 - no key twice in one object: the ``object_pairs_hook`` of ``json.loads``;
 - no lone surrogate escapes: a pass over the decoded strings (Python's ``json``
   decodes ``"\\ud800"`` into a lone surrogate, which UTF-8 cannot encode);
-- every number finite as an IEEE-754 double: the ``parse_float``, ``parse_int``
-  and ``parse_constant`` hooks (``1e400``, integers of 2**1024 and more, ``NaN``);
+- every number finite as an IEEE-754 double, converted by correct rounding: the
+  ``parse_float``, ``parse_int`` and ``parse_constant`` hooks (``1e400``, integers from
+  2**1024 - 2**970 up, ``NaN``); Python's ``float`` of a decimal string or of an ``int``
+  rounds correctly (to nearest, ties to even);
+- numbers given to the user as 5.4 says: integers in [-2**63, 2**64) as exact ``int``,
+  every other number as its correctly rounded ``float`` (``parse_int`` does both);
 - the integer keys of the key table written as plain JSON integers (digits only):
   a fraction or exponent makes a ``float`` (refused by type), and a signed literal
   (``-0``) is tagged by ``parse_int`` so that the key check can refuse it.
@@ -34,6 +38,8 @@ SPECIAL_ID_KEYS = ("bos_id", "eos_id", "pad_id")
 STRING_KEYS = ("tokenizer", "writer")
 #: The largest finite double has 309 integer digits; any integer with more overflows.
 _MAX_FINITE_DIGITS = 309
+#: Integers in [_INT_MIN, _INT_END) are given exactly, others as doubles (5.4).
+_INT_MIN, _INT_END = -(2**63), 2**64
 
 # A JSON string literal (the unrolled form, linear without backtracking).
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -49,19 +55,23 @@ class _SignedInt(int):
     sees this type; :func:`_untag_and_check_strings` turns it back into ``int``."""
 
 
-def _parse_int(text: str) -> int:
-    if len(text) < 300:  # fewer than 300 digits: below 10**300, finite as a double
+def _parse_int(text: str):
+    """A JSON integer literal. Spec 5.4: integers in [-2**63, 2**64) are given exactly,
+    every other one as its correctly rounded double (``float(int)`` rounds to nearest,
+    ties to even, in CPython), which must be finite."""
+    if len(text) < 20:  # at most 19 digits: below 10**19 < 2**64, and -10**18 > -2**63
         return _SignedInt(text) if text[0] == "-" else int(text)
     digits = text[1:] if text[0] == "-" else text
     if len(digits) > _MAX_FINITE_DIGITS:
         raise _BadJson(f"the integer {text[:20]}... ({len(digits)} digits) is not finite "
                        f"as a double")
     value = int(text)  # at most 310 characters: under Python's int_max_str_digits
+    if _INT_MIN <= value < _INT_END:
+        return _SignedInt(value) if value < 0 else value
     try:
-        float(value)  # rounds to nearest, as IEEE-754 does; overflows past DBL_MAX
+        return float(value)  # rounds to nearest, ties to even; overflows past DBL_MAX
     except OverflowError:
         raise _BadJson(f"the integer {text[:20]}... is not finite as a double") from None
-    return _SignedInt(value) if text[0] == "-" else value
 
 
 def _parse_float(text: str) -> float:
@@ -142,7 +152,8 @@ def _is_plain_int(value: Any) -> bool:
 
 def parse(body, entry: SectionEntry) -> Dict[str, Any]:
     """Spec 6.1 step 12 (first half): decode and check the metadata. Returns the
-    object as stored: every key, user keys and null values included."""
+    object as stored: every key, user keys and null values included; integers outside
+    [-2**63, 2**64) as correctly rounded floats (5.4)."""
 
     def bad(detail: str) -> TokpackError:
         return TokpackError("bad_metadata", detail, section="metadata", offset=entry.offset)

@@ -1,5 +1,9 @@
 //! Writer throughput into the page cache, against writing the same bytes with one
 //! `std::fs::write` (the limit). `cargo bench --bench write`.
+//!
+//! Files go to `TOKPACK_BENCH_DIR`, by default `/dev/shm` when it exists: a tmpfs is page
+//! cache with no disk behind it, so disk write-back (which throttles a writer once gigabytes
+//! are dirty) does not blur the figures. Set `TOKPACK_BENCH_DIR=/tmp` to include it.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -33,7 +37,17 @@ fn corpus(vocab: u32) -> (Vec<u32>, Vec<usize>) {
 }
 
 fn write_all(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let base = std::env::var_os("TOKPACK_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let shm = std::path::Path::new("/dev/shm");
+            if shm.is_dir() {
+                shm.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            }
+        });
+    let dir = tempfile::tempdir_in(base).expect("tempdir");
     let mut group = c.benchmark_group("write");
     group
         .sample_size(10)

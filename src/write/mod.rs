@@ -20,7 +20,7 @@ use crate::format::header::{Header, HEADER_LEN, MAGIC, MAJOR, MINOR};
 use crate::format::loss_mask::BitPacker;
 use crate::format::metadata::Metadata;
 use crate::format::section_table::{DType, SectionEntry, SectionKind, ENTRY_LEN};
-use crate::format::tokens::{dtype_for_vocab, Token};
+use crate::format::tokens::dtype_for_vocab;
 use crate::format::{align_up, crc32, PAGE};
 use pipeline::PipelinedFile;
 
@@ -131,8 +131,6 @@ pub struct Writer {
     n_docs: u64,
     offsets: SideStream,
     mask: Option<MaskStream>,
-    narrow16: Vec<u16>,
-    narrow8: Vec<u8>,
     poisoned: bool,
 }
 
@@ -188,8 +186,6 @@ impl Writer {
             n_docs: 0,
             offsets,
             mask: None,
-            narrow16: Vec::new(),
-            narrow8: Vec::new(),
             poisoned: false,
         })
     }
@@ -218,15 +214,6 @@ impl Writer {
         if self.poisoned {
             return Err(Error::WriterPoisoned);
         }
-        self.check_document(tokens, mask)?;
-        let result = self.write_document(tokens, mask);
-        if result.is_err() {
-            self.poisoned = true;
-        }
-        result
-    }
-
-    fn check_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
         if let Some(m) = mask {
             if m.len() != tokens.len() {
                 return Err(Error::MaskLength {
@@ -236,48 +223,80 @@ impl Writer {
                 });
             }
         }
-        // Narrow into the scratch buffer and check the range in the same pass: one read of
-        // the caller's tokens. Nothing is written until the whole document passed.
+        match self.write_tokens(tokens) {
+            Ok(true) => {}
+            Ok(false) => return Err(self.out_of_vocab(tokens)),
+            Err(e) => {
+                self.poisoned = true;
+                return Err(Error::io(
+                    "writing tokens to a temporary file in",
+                    &self.dir,
+                    e,
+                ));
+            }
+        }
+        let result = self.write_rest(tokens, mask);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    /// Range-checks and writes the tokens in one pass over them; `Ok(false)` when an id is
+    /// out of range, in which case nothing was written.
+    fn write_tokens(&mut self, tokens: &[u32]) -> std::io::Result<bool> {
         let vocab = self.options.metadata.vocab_size;
-        let in_range = match self.dtype {
-            DType::U8 => narrow(tokens, vocab, &mut self.narrow8),
-            DType::U16 => narrow(tokens, vocab, &mut self.narrow16),
+        let crc = &mut self.tokens_crc;
+        match self.dtype {
+            DType::U8 => self.tokens.append_with(tokens.len(), |out| {
+                let ok = narrow_u8(tokens, vocab, out);
+                if ok {
+                    crc.update(out);
+                }
+                ok
+            }),
+            DType::U16 => self.tokens.append_with(2 * tokens.len(), |out| {
+                let ok = narrow_u16(tokens, vocab, out);
+                if ok {
+                    crc.update(out);
+                }
+                ok
+            }),
             _ => {
-                vocab > u64::from(u32::MAX)
+                let ok = vocab > u64::from(u32::MAX)
                     || tokens
                         .iter()
                         .fold(0u32, |acc, &t| acc | u32::from(u64::from(t) >= vocab))
-                        == 0
+                        == 0;
+                if ok {
+                    let bytes = tokens.as_bytes();
+                    crc.update(bytes);
+                    self.tokens.write_all(bytes)?;
+                }
+                Ok(ok)
             }
-        };
-        if !in_range {
-            let index = tokens
-                .iter()
-                .position(|&t| u64::from(t) >= vocab)
-                .expect("can't fail: a token is out of range");
-            return Err(Error::TokenOutOfVocab {
-                document: self.n_docs,
-                index,
-                token: tokens[index],
-                vocab_size: vocab,
-            });
         }
-        Ok(())
     }
 
-    fn write_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+    #[cold]
+    fn out_of_vocab(&self, tokens: &[u32]) -> Error {
+        let vocab = self.options.metadata.vocab_size;
+        let index = tokens
+            .iter()
+            .position(|&t| u64::from(t) >= vocab)
+            .unwrap_or(0);
+        Error::TokenOutOfVocab {
+            document: self.n_docs,
+            index,
+            token: tokens.get(index).copied().unwrap_or(0),
+            vocab_size: vocab,
+        }
+    }
+
+    fn write_rest(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
         let io_err = |what: &str, dir: &Path, e| {
             Error::io(format!("writing {what} to a temporary file in"), dir, e)
         };
-        let bytes = match self.dtype {
-            DType::U8 => self.narrow8.as_bytes(),
-            DType::U16 => self.narrow16.as_bytes(),
-            _ => tokens.as_bytes(),
-        };
-        self.tokens_crc.update(bytes);
-        self.tokens
-            .write_all(bytes)
-            .map_err(|e| io_err("tokens", &self.dir, e))?;
         let before = self.n_tokens;
         self.n_tokens += tokens.len() as u64;
         self.n_docs += 1;
@@ -459,15 +478,26 @@ fn pad_to_page(out: &mut impl Write, pos: &mut u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Narrows `tokens` into `out` and tells whether every id is below `vocab` (which fits `T`).
-fn narrow<T: Token>(tokens: &[u32], vocab: u64, out: &mut Vec<T>) -> bool {
-    let limit = u32::try_from(vocab).expect("can't fail: a narrow type's vocabulary fits u32");
-    out.clear();
-    out.resize(tokens.len(), T::from_u32_lossy(0));
+/// Narrows `tokens` to bytes in `out` (one per token) and tells whether every id is below
+/// `vocab`, in one pass.
+fn narrow_u8(tokens: &[u32], vocab: u64, out: &mut [u8]) -> bool {
+    let limit = u32::try_from(vocab).expect("can't fail: a u8 vocabulary fits u32");
     let mut out_of_range = 0u32;
     for (d, &t) in out.iter_mut().zip(tokens) {
         out_of_range |= u32::from(t >= limit);
-        *d = T::from_u32_lossy(t);
+        *d = t as u8;
+    }
+    out_of_range == 0
+}
+
+/// Narrows `tokens` to little-endian `u16` in `out` (two bytes per token) and tells whether
+/// every id is below `vocab`, in one pass.
+fn narrow_u16(tokens: &[u32], vocab: u64, out: &mut [u8]) -> bool {
+    let limit = u32::try_from(vocab).expect("can't fail: a u16 vocabulary fits u32");
+    let mut out_of_range = 0u32;
+    for (d, &t) in out.chunks_exact_mut(2).zip(tokens) {
+        out_of_range |= u32::from(t >= limit);
+        d.copy_from_slice(&(t as u16).to_le_bytes());
     }
     out_of_range == 0
 }

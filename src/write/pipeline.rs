@@ -91,6 +91,36 @@ impl PipelinedFile {
         }
     }
 
+    /// Appends `n` bytes made in place by `fill`, which returns whether to keep them. When
+    /// they fit a buffer they are made straight into it (no intermediate copy); dropped bytes
+    /// leave no trace. Returns whether they were kept.
+    pub fn append_with(
+        &mut self,
+        n: usize,
+        fill: impl FnOnce(&mut [u8]) -> bool,
+    ) -> io::Result<bool> {
+        if n > CHUNK {
+            let mut scratch = vec![0u8; n];
+            let keep = fill(&mut scratch);
+            if keep {
+                self.write_all(&scratch)?;
+            }
+            return Ok(keep);
+        }
+        if self.filling.len() + n > CHUNK {
+            self.send_filling()?;
+        }
+        let start = self.filling.len();
+        self.filling.resize(start + n, 0);
+        let keep = fill(&mut self.filling[start..]);
+        if !keep {
+            self.filling.truncate(start);
+        } else if self.filling.len() == CHUNK {
+            self.send_filling()?;
+        }
+        Ok(keep)
+    }
+
     /// Writes what is buffered, stops the thread and hands back the file.
     pub fn finish(mut self) -> io::Result<NamedTempFile> {
         if !self.filling.is_empty() {

@@ -53,16 +53,27 @@ pub enum SectionKind {
     LossMask,
     /// JSON metadata.
     Metadata,
+    /// Plan files: row boundaries into the segments.
+    PlanRows,
+    /// Plan files: `(start, length)` pairs.
+    PlanSegments,
 }
 
 impl SectionKind {
     /// All kinds this version knows.
-    pub const ALL: [SectionKind; 4] = [
+    pub const ALL: [SectionKind; 6] = [
         SectionKind::Tokens,
         SectionKind::DocOffsets,
         SectionKind::LossMask,
         SectionKind::Metadata,
+        SectionKind::PlanRows,
+        SectionKind::PlanSegments,
     ];
+
+    /// Whether a dataset file may hold this kind (plan kinds are unknown there).
+    pub fn in_dataset(self) -> bool {
+        !matches!(self, SectionKind::PlanRows | SectionKind::PlanSegments)
+    }
 
     /// The number stored in `kind`.
     pub fn code(self) -> u32 {
@@ -71,6 +82,8 @@ impl SectionKind {
             SectionKind::DocOffsets => 2,
             SectionKind::LossMask => 3,
             SectionKind::Metadata => 4,
+            SectionKind::PlanRows => 6,
+            SectionKind::PlanSegments => 7,
         }
     }
 
@@ -86,6 +99,8 @@ impl SectionKind {
             SectionKind::DocOffsets => "DOC_OFFSETS",
             SectionKind::LossMask => "LOSS_MASK",
             SectionKind::Metadata => "METADATA",
+            SectionKind::PlanRows => "PLAN_ROWS",
+            SectionKind::PlanSegments => "PLAN_SEGMENTS",
         }
     }
 }
@@ -283,56 +298,95 @@ fn allowed_dtypes(kind: SectionKind) -> &'static [DType] {
         SectionKind::DocOffsets => &[DType::U64],
         SectionKind::LossMask => &[DType::U8],
         SectionKind::Metadata => &[DType::Bytes],
+        SectionKind::PlanRows | SectionKind::PlanSegments => &[DType::U64],
     }
+}
+
+/// Checks the codec and dtype of entry `i`, of a kind the reader knows (6.1 step 6).
+pub fn check_codec_and_dtype(i: usize, e: &SectionEntry, kind: SectionKind) -> Result<()> {
+    let at = |code, field: u64, detail: String| {
+        Error::format(
+            code,
+            Some(kind.name()),
+            Some(entry_offset(i) + field),
+            detail,
+        )
+    };
+    if e.codec != 0 {
+        return Err(at(
+            ErrorCode::UnknownCodec,
+            5,
+            format!("codec {} is unknown (this reader knows 0 = raw)", e.codec),
+        ));
+    }
+    if !DType::from_code(e.dtype).is_some_and(|d| allowed_dtypes(kind).contains(&d)) {
+        return Err(at(
+            ErrorCode::BadDtype,
+            4,
+            format!("dtype code {} is not allowed for {}", e.dtype, kind.name()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `length` agrees with `count` and `dtype` (6.1 step 8). The dtype must have
+/// passed [`check_codec_and_dtype`].
+pub fn check_length(i: usize, e: &SectionEntry, kind: SectionKind) -> Result<()> {
+    let dtype = DType::from_code(e.dtype).unwrap_or(DType::Bytes);
+    let count = e.count.get();
+    let expected = match kind {
+        SectionKind::LossMask => Some(count.div_ceil(8)),
+        _ => count.checked_mul(dtype.width()),
+    };
+    if expected != Some(e.length.get()) {
+        return Err(Error::format(
+            ErrorCode::SectionLength,
+            Some(kind.name()),
+            Some(entry_offset(i) + 16),
+            format!(
+                "length {} does not match {count} elements of {}",
+                e.length.get(),
+                dtype.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The error for an unknown kind flagged required (6.1 step 6).
+pub fn unknown_required(i: usize, e: &SectionEntry) -> Error {
+    Error::format(
+        ErrorCode::UnknownRequiredSection,
+        Some(&kind_name(e.kind.get())),
+        Some(entry_offset(i)),
+        format!(
+            "section kind {} is required but unknown to this reader (format 1.1)",
+            e.kind.get()
+        ),
+    )
 }
 
 /// Sorts the entries by kind and checks kinds, codecs, dtypes, duplicates (spec 6.1 step 6,
 /// entry by entry), presence (step 7) and lengths (step 8).
 pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
     let mut found: [Option<(usize, SectionEntry)>; 4] = [None; 4];
+    let slot_of = |kind: SectionKind| kind.code() as usize - 1;
     let mut skipped = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let at = |code, field: u64, detail: String| {
-            Error::format(
-                code,
-                Some(&kind_name(e.kind.get())),
-                Some(entry_offset(i) + field),
-                detail,
-            )
-        };
-        let Some(kind) = SectionKind::from_code(e.kind.get()) else {
+        let Some(kind) = SectionKind::from_code(e.kind.get()).filter(|k| k.in_dataset()) else {
             if e.flags.get() & FLAG_REQUIRED != 0 {
-                return Err(at(
-                    ErrorCode::UnknownRequiredSection,
-                    0,
-                    format!(
-                        "section kind {} is required but unknown to this reader (format 1.0)",
-                        e.kind.get()
-                    ),
-                ));
+                return Err(unknown_required(i, e));
             }
             skipped.push(*e);
             continue;
         };
-        if e.codec != 0 {
-            return Err(at(
-                ErrorCode::UnknownCodec,
-                5,
-                format!("codec {} is unknown (this reader knows 0 = raw)", e.codec),
-            ));
-        }
-        if !DType::from_code(e.dtype).is_some_and(|d| allowed_dtypes(kind).contains(&d)) {
-            return Err(at(
-                ErrorCode::BadDtype,
-                4,
-                format!("dtype code {} is not allowed for {}", e.dtype, kind.name()),
-            ));
-        }
-        let slot = &mut found[kind.code() as usize - 1];
+        check_codec_and_dtype(i, e, kind)?;
+        let slot = &mut found[slot_of(kind)];
         if slot.is_some() {
-            return Err(at(
+            return Err(Error::format(
                 ErrorCode::DuplicateSection,
-                0,
+                Some(kind.name()),
+                Some(entry_offset(i)),
                 format!("a second {} section", kind.name()),
             ));
         }
@@ -343,37 +397,15 @@ pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
         SectionKind::DocOffsets,
         SectionKind::Metadata,
     ] {
-        if found[kind.code() as usize - 1].is_none() {
-            return Err(Error::format(
-                ErrorCode::MissingSection,
-                Some(kind.name()),
-                None,
-                format!("the file has no {} section", kind.name()),
-            ));
+        if found[slot_of(kind)].is_none() {
+            return Err(missing(kind));
         }
     }
     let mut known: Vec<(usize, SectionEntry)> = found.iter().flatten().copied().collect();
     known.sort_by_key(|&(i, _)| i);
     for (i, e) in known {
         let kind = SectionKind::from_code(e.kind.get()).expect("can't fail: known kinds only");
-        let dtype = DType::from_code(e.dtype).expect("can't fail: dtype checked above");
-        let count = e.count.get();
-        let expected = match kind {
-            SectionKind::LossMask => Some(count.div_ceil(8)),
-            _ => count.checked_mul(dtype.width()),
-        };
-        if expected != Some(e.length.get()) {
-            return Err(Error::format(
-                ErrorCode::SectionLength,
-                Some(kind.name()),
-                Some(entry_offset(i) + 16),
-                format!(
-                    "length {} does not match {count} elements of {}",
-                    e.length.get(),
-                    dtype.name()
-                ),
-            ));
-        }
+        check_length(i, &e, kind)?;
     }
     let [tokens, doc_offsets, loss_mask, metadata] = found.map(|f| f.map(|(_, e)| e));
     let present = "can't fail: presence checked above";
@@ -384,6 +416,16 @@ pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
         metadata: metadata.expect(present),
         skipped,
     })
+}
+
+/// The error for a required section that is absent (6.1 step 7).
+pub fn missing(kind: SectionKind) -> Error {
+    Error::format(
+        ErrorCode::MissingSection,
+        Some(kind.name()),
+        None,
+        format!("the file has no {} section", kind.name()),
+    )
 }
 
 impl SectionEntry {

@@ -10,18 +10,21 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use zerocopy::byteorder::{U16, U32, U64};
+use zerocopy::byteorder::U64;
 use zerocopy::IntoBytes;
 
 use crate::error::{Error, Result};
 
+mod file;
 mod pipeline;
-use crate::format::header::{Header, HEADER_LEN, MAGIC, MAJOR, MINOR};
+use crate::format::header::{HEADER_LEN, MINOR};
 use crate::format::loss_mask::BitPacker;
 use crate::format::metadata::Metadata;
 use crate::format::section_table::{DType, SectionEntry, SectionKind, ENTRY_LEN};
 use crate::format::tokens::dtype_for_vocab;
 use crate::format::{align_up, crc32, PAGE};
+use file::{pad_to_page, random_id, seal_and_publish, Seal, TempTarget};
+pub(crate) use file::{write_small_file, Part};
 use pipeline::PipelinedFile;
 
 const BUFFER: usize = 1 << 20;
@@ -152,19 +155,11 @@ impl Writer {
         options.metadata.validate(None)?;
         let dtype = dtype_for_vocab(options.metadata.vocab_size)
             .expect("can't fail: validate checked vocab_size");
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path.file_name().ok_or_else(|| {
-            Error::InvalidArgument(format!("output path {} has no file name", path.display()))
-        })?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", name.to_string_lossy()))
-            .suffix(".tokpack-tmp")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io("creating a temporary file in", &dir, e))?;
+        let TempTarget {
+            path,
+            dir,
+            file: tmp,
+        } = TempTarget::create(&path)?;
         let mut tokens = PipelinedFile::new(tmp)
             .map_err(|e| Error::io("starting the writing thread for", &dir, e))?;
         // The header and table are written last; reserve their page now.
@@ -429,37 +424,21 @@ impl Writer {
             Some(id) => id,
             None => random_id()?,
         };
-        let table = entries.as_bytes();
-        let mut header = Header {
-            magic: MAGIC,
-            major: U16::new(MAJOR),
-            minor: U16::new(MINOR),
-            flags: U32::new(0),
+        let seal = Seal {
+            entries: &entries,
+            file_length: pos,
+            minor: MINOR,
             dataset_id,
-            file_length: U64::new(pos),
-            table_offset: U64::new(HEADER_LEN),
-            section_count: U32::new(entries.len() as u32),
-            table_crc32: U32::new(crc32(table)),
-            reserved: U32::new(0),
-            header_crc32: U32::new(0),
+            sync: options.sync,
         };
-        header.seal();
-
-        let file = tmp.as_file_mut();
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| at_tmp("seeking in", e))?;
-        file.write_all(header.as_bytes())
-            .map_err(|e| at_tmp("writing the header to", e))?;
-        file.write_all(table)
-            .map_err(|e| at_tmp("writing the section table to", e))?;
-        if options.sync {
-            file.sync_all().map_err(|e| at_tmp("syncing", e))?;
-        }
-        tmp.persist(&path)
-            .map_err(|e| Error::io("renaming the finished file to", &path, e.error))?;
-        if options.sync {
-            sync_dir(&dir)?;
-        }
+        seal_and_publish(
+            TempTarget {
+                path: path.clone(),
+                dir,
+                file: tmp,
+            },
+            &seal,
+        )?;
         Ok(WriteSummary {
             path,
             num_documents: n_docs,
@@ -469,13 +448,6 @@ impl Writer {
             has_loss_mask,
         })
     }
-}
-
-fn pad_to_page(out: &mut impl Write, pos: &mut u64) -> std::io::Result<()> {
-    let next = align_up(*pos).expect("can't fail: file positions are far from u64::MAX");
-    out.write_all(&[0u8; PAGE as usize][..(next - *pos) as usize])?;
-    *pos = next;
-    Ok(())
 }
 
 /// Narrows `tokens` to bytes in `out` (one per token) and tells whether every id is below
@@ -500,22 +472,4 @@ fn narrow_u16(tokens: &[u32], vocab: u64, out: &mut [u8]) -> bool {
         d.copy_from_slice(&(t as u16).to_le_bytes());
     }
     out_of_range == 0
-}
-
-fn random_id() -> Result<[u8; 16]> {
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| {
-        Error::io(
-            "drawing a random dataset id from",
-            "the OS",
-            std::io::Error::other(e.to_string()),
-        )
-    })?;
-    Ok(id)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    let d = File::open(dir).map_err(|e| Error::io("opening directory", dir, e))?;
-    d.sync_all()
-        .map_err(|e| Error::io("syncing directory", dir, e))
 }

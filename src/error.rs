@@ -69,6 +69,10 @@ pub enum ErrorCode {
     PaddingNotZero,
     /// A token id is not below the vocabulary size.
     TokenOutOfRange,
+    /// A plan file breaks a rule of spec section 11.
+    BadPlan,
+    /// A plan file made for another dataset.
+    WrongDataset,
 }
 
 impl ErrorCode {
@@ -103,6 +107,8 @@ impl ErrorCode {
             SectionChecksum => "section_checksum",
             PaddingNotZero => "padding_not_zero",
             TokenOutOfRange => "token_out_of_range",
+            BadPlan => "bad_plan",
+            WrongDataset => "wrong_dataset",
         }
     }
 }

@@ -4,14 +4,14 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 use tokpack::format::section_table::kind_name;
-use tokpack::{DType, Dataset};
+use tokpack::DType;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn sections_json(ds: &Dataset) -> Vec<Value> {
-    ds.sections()
+fn sections_json(sections: &[tokpack::SectionEntry]) -> Vec<Value> {
+    sections
         .iter()
         .map(|e| {
             json!({
@@ -27,8 +27,46 @@ fn sections_json(ds: &Dataset) -> Vec<Value> {
         .collect()
 }
 
+fn plan_info(path: &Path, plan: &tokpack::Plan, as_json: bool) -> anyhow::Result<ExitCode> {
+    let meta = Value::Object(plan.info().to_metadata());
+    let (major, minor) = (plan.header_version().0, plan.header_version().1);
+    if as_json {
+        let info = json!({
+            "file": path.display().to_string(),
+            "kind": "plan",
+            "version": [major, minor],
+            "plan": meta["plan"],
+            "fill": plan.info().fill(),
+            "sections": sections_json(plan.sections()),
+        });
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        let i = plan.info();
+        println!(
+            "file          {} (plan file, format {major}.{minor})",
+            path.display()
+        );
+        println!(
+            "for dataset   {} ({} tokens, {} documents)",
+            hex(&i.dataset_id),
+            i.dataset_tokens,
+            i.dataset_documents
+        );
+        println!("strategy      {} (L = {})", i.strategy.name(), i.seq_len);
+        println!("rows          {}", i.rows);
+        println!("fill          {:.2}%", 100.0 * i.fill());
+        println!("padding       {} tokens", i.padding_tokens);
+        println!("truncated     {} tokens", i.truncated_tokens);
+        println!("split         {} documents", i.split_documents);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
-    let ds = super::open(path)?;
+    let ds = match super::open_any(path)? {
+        super::Opened::Dataset(ds) => ds,
+        super::Opened::Plan(plan) => return plan_info(path, &plan, as_json),
+    };
     let (major, minor) = ds.version();
     let targets = ds
         .loss_mask()
@@ -47,7 +85,7 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
             "vocab_size": ds.vocab_size(),
             "has_loss_mask": ds.has_loss_mask(),
             "loss_mask_targets": targets,
-            "sections": sections_json(&ds),
+            "sections": sections_json(ds.sections()),
             "metadata": meta,
         });
         serde_json::to_writer_pretty(&mut out, &info)?;

@@ -3,6 +3,8 @@
 mod build;
 mod get;
 mod info;
+mod pack;
+mod row;
 mod verify;
 
 use std::path::PathBuf;
@@ -30,11 +32,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check every checksum and rule of the format; exit 0 when valid.
+    /// Check every checksum and rule of the format; exit 0 when valid. Takes a dataset or
+    /// a plan file.
     Verify {
-        /// The dataset file.
+        /// The dataset or plan file.
         file: PathBuf,
+        /// For a plan file: also check it against this dataset (binding, segments inside
+        /// documents).
+        #[arg(long)]
+        dataset: Option<PathBuf>,
     },
+    /// Cut a dataset into rows of L tokens and store the plan: contiguous, doc-aligned or
+    /// best-fit decreasing.
+    Pack(pack::PackArgs),
+    /// Print one training row: input_ids, labels, position_ids, cu_seqlens, loss_mask.
+    Row(row::RowArgs),
     /// Print one document.
     Get {
         /// The dataset file.
@@ -53,8 +65,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Info { file, json } => info::run(&file, json),
-        Command::Verify { file } => verify::run(&file),
+        Command::Verify { file, dataset } => verify::run(&file, dataset.as_deref()),
+        Command::Pack(args) => pack::run(args),
+        Command::Row(args) => row::run(args),
         Command::Get { file, doc, json } => get::run(&file, doc, json),
+    }
+}
+
+/// A tokpack file of either kind.
+enum Opened {
+    Dataset(tokpack::Dataset),
+    Plan(tokpack::Plan),
+}
+
+/// Opens a dataset or, failing that, a plan file; a file that is neither gets the dataset
+/// reader's error.
+fn open_any(path: &std::path::Path) -> anyhow::Result<Opened> {
+    match tokpack::Dataset::open(path) {
+        Ok(ds) => Ok(Opened::Dataset(ds)),
+        Err(e) => match tokpack::Plan::open(path) {
+            Ok(plan) => Ok(Opened::Plan(plan)),
+            Err(_) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        },
     }
 }
 

@@ -1,10 +1,19 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let ds = super::open(path)?;
-    match ds.verify() {
-        Ok(report) => {
+use super::Opened;
+
+pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let fail = |e: tokpack::Error| anyhow::anyhow!("{}: {e}", path.display());
+    match super::open_any(path)? {
+        Opened::Dataset(ds) => {
+            if dataset.is_some() {
+                anyhow::bail!(
+                    "{}: --dataset is for plan files; this is a dataset",
+                    path.display()
+                );
+            }
+            let report = ds.verify().map_err(fail)?;
             println!(
                 "ok: {}: {} sections, {} bytes, {} documents, {} tokens verified",
                 path.display(),
@@ -13,8 +22,28 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
                 ds.num_documents(),
                 ds.num_tokens()
             );
-            Ok(ExitCode::SUCCESS)
         }
-        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+        Opened::Plan(plan) => {
+            let report = match dataset {
+                Some(d) => plan.verify_against(&super::open(d)?).map_err(fail)?,
+                None => plan.verify().map_err(fail)?,
+            };
+            let i = plan.info();
+            println!(
+                "ok: {}: plan ({}, L = {}), {} rows, {} sections, {} bytes verified{}",
+                path.display(),
+                i.strategy.name(),
+                i.seq_len,
+                i.rows,
+                report.sections,
+                report.bytes,
+                if dataset.is_some() {
+                    " against its dataset"
+                } else {
+                    ""
+                }
+            );
+        }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -144,6 +144,11 @@ impl Metadata {
             Some(v) => return Err(bad(format!("vocab_size must be an integer, not {v}"))),
             None => return Err(bad("vocab_size is missing".into())),
         };
+        match map.remove("file") {
+            None => {}
+            Some(Value::String(s)) if s == "dataset" => {}
+            Some(v) => return Err(bad(format!("file is {v}: this is not a dataset file"))),
+        }
         let mut take_str = |key: &str| match map.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -193,7 +198,7 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Parses JSON under the restrictions of spec 5.4: no duplicate keys, nesting at most
 /// [`MAX_DEPTH`]. (serde_json already refuses lone surrogates and non-finite numbers.)
-fn parse_strict(text: &str) -> std::result::Result<Value, String> {
+pub(crate) fn parse_strict(text: &str) -> std::result::Result<Value, String> {
     let mut de = serde_json::Deserializer::from_str(text);
     let Strict(value) = serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;

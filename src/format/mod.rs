@@ -8,11 +8,13 @@
 //! | 5.2 DOC_OFFSETS | [`doc_offsets`] |
 //! | 5.3 LOSS_MASK | [`loss_mask`] |
 //! | 5.4 METADATA | [`metadata`] |
+//! | 11. Plan files | [`plan`] |
 
 pub mod doc_offsets;
 pub mod header;
 pub mod loss_mask;
 pub mod metadata;
+pub mod plan;
 pub mod section_table;
 pub mod tokens;
 

@@ -1,0 +1,102 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail};
+use clap::Args;
+use serde_json::json;
+use tokpack::{Plan, RowBuffers, RowOptions, Rows, Tail};
+
+#[derive(Debug, Args)]
+pub struct RowArgs {
+    /// The dataset file.
+    file: PathBuf,
+    /// Tokens per row, L (must match the plan's when a plan is given).
+    #[arg(long)]
+    seq_len: u64,
+    /// A plan file made by `tokpack pack`; without it the view is contiguous.
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// Row index.
+    #[arg(long)]
+    index: u64,
+    /// Print {"input_ids", "labels", "position_ids", "cu_seqlens", "loss_mask"} as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Padding id (default: the metadata's pad_id, else eos_id, else 0).
+    #[arg(long)]
+    pad_id: Option<u32>,
+    /// Contiguous view: no target where the next token starts another document.
+    #[arg(long)]
+    mask_boundaries: bool,
+    /// Contiguous view without a plan: drop or pad the last partial row.
+    #[arg(long, default_value = "drop", value_parser = super::pack::parse_tail)]
+    tail: Tail,
+}
+
+pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
+    let ds = super::open(&args.file)?;
+    let mut options = RowOptions::new(args.seq_len);
+    options.pad_id = args.pad_id;
+    options.mask_document_boundaries = args.mask_boundaries;
+    options.tail = args.tail;
+    let plan = match &args.plan {
+        Some(p) => Some(Plan::open(p).map_err(|e| anyhow!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let rows = match &plan {
+        Some(p) => {
+            if p.info().seq_len != args.seq_len {
+                bail!(
+                    "--seq-len {} does not match the plan's sequence length {}",
+                    args.seq_len,
+                    p.info().seq_len
+                );
+            }
+            Rows::with_plan(&ds, p, &options)
+        }
+        None => Rows::contiguous(&ds, &options),
+    }
+    .map_err(|e| anyhow!("{e}"))?;
+    let mut buf = RowBuffers::with_seq_len(rows.seq_len());
+    rows.row_into(args.index, &mut buf)
+        .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
+    if args.json {
+        let v = json!({
+            "input_ids": buf.input_ids,
+            "labels": buf.labels,
+            "position_ids": buf.position_ids,
+            "cu_seqlens": buf.cu_seqlens,
+            "loss_mask": buf.loss_mask,
+        });
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        println!(
+            "row {} of {} (L = {})",
+            args.index,
+            rows.num_rows(),
+            rows.seq_len()
+        );
+        let join = |v: Vec<String>| v.join(" ");
+        println!(
+            "input_ids:    {}",
+            join(buf.input_ids.iter().map(|x| x.to_string()).collect())
+        );
+        println!(
+            "labels:       {}",
+            join(buf.labels.iter().map(|x| x.to_string()).collect())
+        );
+        println!(
+            "position_ids: {}",
+            join(buf.position_ids.iter().map(|x| x.to_string()).collect())
+        );
+        println!(
+            "cu_seqlens:   {}",
+            join(buf.cu_seqlens.iter().map(|x| x.to_string()).collect())
+        );
+        println!(
+            "loss_mask:    {}",
+            join(buf.loss_mask.iter().map(|x| x.to_string()).collect())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

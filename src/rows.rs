@@ -1,0 +1,333 @@
+//! Training rows (spec section 12): `input_ids`, `labels`, `position_ids`, `cu_seqlens` and
+//! `loss_mask` for row `i` of a view, written into buffers the caller owns.
+
+use crate::error::{Error, Result};
+use crate::format::plan::{contiguous_rows, Strategy, Tail};
+use crate::format::tokens::{Token, TokenSlice};
+use crate::plan::{row_length, row_segment_range, Plan};
+use crate::read::Dataset;
+use crate::DType;
+
+/// The label of a position with no target.
+pub const IGNORE_INDEX: i64 = -100;
+
+/// The arrays of one row, reused from row to row (no allocation once they have grown).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowBuffers {
+    /// Token ids, `L` of them; padding holds the pad id.
+    pub input_ids: Vec<u32>,
+    /// The id each position predicts, or [`IGNORE_INDEX`].
+    pub labels: Vec<i64>,
+    /// 0 at the start of each run (document, segment or padding), counting up.
+    pub position_ids: Vec<u32>,
+    /// Run boundaries `[0, ..., L]`, for variable-length attention kernels.
+    pub cu_seqlens: Vec<u32>,
+    /// 1 where `labels` is a target, else 0.
+    pub loss_mask: Vec<u8>,
+}
+
+impl RowBuffers {
+    /// Buffers sized for rows of `seq_len`.
+    pub fn with_seq_len(seq_len: usize) -> RowBuffers {
+        RowBuffers {
+            input_ids: Vec::with_capacity(seq_len),
+            labels: Vec::with_capacity(seq_len),
+            position_ids: Vec::with_capacity(seq_len),
+            cu_seqlens: Vec::with_capacity(16),
+            loss_mask: Vec::with_capacity(seq_len + 1),
+        }
+    }
+
+    fn reset(&mut self, l: usize, pad: u32) {
+        self.input_ids.clear();
+        self.input_ids.resize(l, pad);
+        self.labels.clear();
+        self.labels.resize(l, IGNORE_INDEX);
+        self.position_ids.clear();
+        self.position_ids.resize(l, 0);
+        self.cu_seqlens.clear();
+        self.cu_seqlens.push(0);
+    }
+
+    /// Positions `at..at + n` form one run: position ids 0.., and its end in `cu_seqlens`.
+    fn run(&mut self, at: usize, n: usize) {
+        for (k, p) in self.position_ids[at..at + n].iter_mut().enumerate() {
+            *p = k as u32;
+        }
+        self.cu_seqlens.push((at + n) as u32);
+    }
+
+    fn finish_loss_mask(&mut self) {
+        self.loss_mask.clear();
+        self.loss_mask
+            .extend(self.labels.iter().map(|&l| u8::from(l != IGNORE_INDEX)));
+    }
+}
+
+/// How a [`Rows`] view reads a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowOptions {
+    /// Tokens per row, `L` (a plan's own length wins when a plan is given).
+    pub seq_len: u64,
+    /// Contiguous view: drop or pad the last, partial row (a plan's own choice wins).
+    pub tail: Tail,
+    /// The id for padding positions; else the metadata's `pad_id`, else `eos_id`, else 0.
+    pub pad_id: Option<u32>,
+    /// Contiguous view: no target where the next token starts another document.
+    pub mask_document_boundaries: bool,
+}
+
+impl RowOptions {
+    /// Rows of `seq_len`, tail dropped, default padding, no boundary masking.
+    pub fn new(seq_len: u64) -> RowOptions {
+        RowOptions {
+            seq_len,
+            tail: Tail::Drop,
+            pad_id: None,
+            mask_document_boundaries: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Source<'p> {
+    Contiguous,
+    Plan {
+        rows: &'p [u64],
+        segments: &'p [u64],
+    },
+}
+
+/// The rows of a dataset in one view: contiguous, or as a stored plan cuts them.
+#[derive(Debug)]
+pub struct Rows<'d, 'p, D> {
+    dataset: &'d Dataset<D>,
+    source: Source<'p>,
+    plan_info: Option<&'p crate::format::plan::PlanInfo>,
+    seq_len: usize,
+    n_rows: u64,
+    pad_id: u32,
+    mask_boundaries: bool,
+}
+
+fn default_pad<D: AsRef<[u8]>>(dataset: &Dataset<D>, options: &RowOptions) -> u32 {
+    let m = dataset.metadata();
+    options.pad_id.or(m.pad_id).or(m.eos_id).unwrap_or(0)
+}
+
+fn check_seq_len(seq_len: u64) -> Result<usize> {
+    if seq_len == 0 || seq_len > u64::from(u32::MAX) {
+        return Err(Error::InvalidArgument(format!(
+            "sequence length {seq_len} is not between 1 and {}",
+            u32::MAX
+        )));
+    }
+    Ok(seq_len as usize)
+}
+
+impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
+    /// The contiguous view (spec 12.1): row `i` is the stream `[i*L, i*L + L + 1)`.
+    pub fn contiguous(dataset: &'d Dataset<D>, options: &RowOptions) -> Result<Rows<'d, 'p, D>> {
+        let seq_len = check_seq_len(options.seq_len)?;
+        Ok(Rows {
+            dataset,
+            source: Source::Contiguous,
+            plan_info: None,
+            seq_len,
+            n_rows: contiguous_rows(dataset.num_tokens(), options.seq_len, options.tail),
+            pad_id: default_pad(dataset, options),
+            mask_boundaries: options.mask_document_boundaries,
+        })
+    }
+
+    /// The view a stored plan defines; refuses a plan made for another dataset.
+    pub fn with_plan<P: AsRef<[u8]>>(
+        dataset: &'d Dataset<D>,
+        plan: &'p Plan<P>,
+        options: &RowOptions,
+    ) -> Result<Rows<'d, 'p, D>> {
+        plan.check_dataset(dataset)?;
+        let info = plan.info();
+        let seq_len = check_seq_len(info.seq_len)?;
+        let source = match info.strategy {
+            Strategy::Contiguous => Source::Contiguous,
+            _ => Source::Plan {
+                rows: plan.rows(),
+                segments: plan.segments(),
+            },
+        };
+        Ok(Rows {
+            dataset,
+            source,
+            plan_info: Some(info),
+            seq_len,
+            n_rows: info.rows,
+            pad_id: default_pad(dataset, options),
+            mask_boundaries: options.mask_document_boundaries,
+        })
+    }
+
+    /// Number of rows.
+    pub fn num_rows(&self) -> u64 {
+        self.n_rows
+    }
+
+    /// Tokens per row.
+    pub fn seq_len(&self) -> usize {
+        self.seq_len
+    }
+
+    /// The pad id this view uses.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    fn check_row(&self, i: u64) -> Result<()> {
+        if i >= self.n_rows {
+            return Err(Error::IndexOutOfRange {
+                what: "row",
+                index: i,
+                len: self.n_rows,
+            });
+        }
+        Ok(())
+    }
+
+    /// Contiguous view only: the row's `L + 1` tokens (fewer in a padded last row) as a
+    /// slice of the mapping, no copy.
+    #[inline]
+    pub fn contiguous_tokens(&self, i: u64) -> Result<TokenSlice<'d>> {
+        if !matches!(self.source, Source::Contiguous) {
+            return Err(Error::InvalidArgument(
+                "token slices are for the contiguous view; use row_into".into(),
+            ));
+        }
+        self.check_row(i)?;
+        let n = self.dataset.num_tokens() as usize;
+        let start = i as usize * self.seq_len;
+        let end = (start + self.seq_len + 1).min(n);
+        Ok(self.dataset.tokens().slice(start..end))
+    }
+
+    /// Fills `out` with row `i` (spec 12).
+    pub fn row_into(&self, i: u64, out: &mut RowBuffers) -> Result<()> {
+        self.check_row(i)?;
+        match self.dataset.dtype() {
+            DType::U8 => self.fill::<u8>(i, out),
+            DType::U16 => self.fill::<u16>(i, out),
+            _ => self.fill::<u32>(i, out),
+        }
+    }
+
+    fn fill<T: Token>(&self, i: u64, out: &mut RowBuffers) -> Result<()> {
+        let tokens: &[T] = self.dataset.tokens_as::<T>()?;
+        match self.source {
+            Source::Contiguous => self.fill_contiguous(tokens, i, out),
+            Source::Plan { rows, segments } => self.fill_plan(tokens, rows, segments, i, out),
+        }
+    }
+
+    fn fill_contiguous<T: Token>(&self, tokens: &[T], i: u64, out: &mut RowBuffers) -> Result<()> {
+        let l = self.seq_len;
+        let n = tokens.len();
+        let start = i as usize * l;
+        out.reset(l, self.pad_id);
+        let real = n.saturating_sub(start).min(l);
+        for (d, &t) in out.input_ids[..real]
+            .iter_mut()
+            .zip(&tokens[start..start + real])
+        {
+            *d = t.into();
+        }
+        // Targets: tokens start+1 .. start+L+1 that exist.
+        let targets = n.saturating_sub(start + 1).min(l);
+        for (d, &t) in out.labels[..targets]
+            .iter_mut()
+            .zip(&tokens[start + 1..start + 1 + targets])
+        {
+            *d = i64::from(t.into());
+        }
+        self.apply_mask_bits(start as u64 + 1, 0, targets, out)?;
+        // Runs start at the row start, at document starts inside the row, and at padding.
+        let offsets = self.dataset.doc_offsets();
+        let first = offsets.partition_point(|&o| o <= start as u64);
+        let mut run_start = 0usize;
+        for &o in &offsets[first..] {
+            let o = o as usize;
+            if o > start + l {
+                break;
+            }
+            if self.mask_boundaries {
+                // Position o - start - 1 predicts token o, the first of another document.
+                out.labels[o - start - 1] = crate::rows::IGNORE_INDEX;
+            }
+            let j = o - start;
+            if j < real && j > run_start {
+                out.run(run_start, j - run_start);
+                run_start = j;
+            }
+        }
+        if real > run_start {
+            out.run(run_start, real - run_start);
+        }
+        if real < l {
+            out.run(real, l - real);
+        }
+        out.finish_loss_mask();
+        Ok(())
+    }
+
+    fn fill_plan<T: Token>(
+        &self,
+        tokens: &[T],
+        rows: &[u64],
+        segments: &[u64],
+        i: u64,
+        out: &mut RowBuffers,
+    ) -> Result<()> {
+        let info = self
+            .plan_info
+            .expect("can't fail: plan views have plan info");
+        // Checks this row's segments before reading through them (spec 11.4).
+        row_length(rows, segments, i, info)?;
+        let (a, b) = row_segment_range(rows, segments, i)?;
+        let l = self.seq_len;
+        out.reset(l, self.pad_id);
+        let mut at = 0usize;
+        for k in a..b {
+            let (s, len) = (segments[2 * k] as usize, segments[2 * k + 1] as usize);
+            let seg = &tokens[s..s + len];
+            for (d, &t) in out.input_ids[at..at + len].iter_mut().zip(seg) {
+                *d = t.into();
+            }
+            for (d, &t) in out.labels[at..at + len - 1].iter_mut().zip(&seg[1..]) {
+                *d = i64::from(t.into());
+            }
+            self.apply_mask_bits(s as u64 + 1, at, len - 1, out)?;
+            out.run(at, len);
+            at += len;
+        }
+        if at < l {
+            out.run(at, l - at);
+        }
+        out.finish_loss_mask();
+        Ok(())
+    }
+
+    /// Sets `labels[at..at + n]` to [`IGNORE_INDEX`] where the loss-mask bit of stream
+    /// position `first + k` is 0.
+    fn apply_mask_bits(&self, first: u64, at: usize, n: usize, out: &mut RowBuffers) -> Result<()> {
+        if n == 0 || !self.dataset.has_loss_mask() {
+            return Ok(());
+        }
+        out.loss_mask.clear();
+        out.loss_mask.resize(n, 0);
+        self.dataset.loss_mask_into(first, &mut out.loss_mask)?;
+        for (label, &bit) in out.labels[at..at + n].iter_mut().zip(&out.loss_mask) {
+            if bit == 0 {
+                *label = IGNORE_INDEX;
+            }
+        }
+        Ok(())
+    }
+}

@@ -195,3 +195,60 @@ fn metadata_flags_land_in_the_file() {
     assert_eq!(info["metadata"]["year"], 2024);
     assert_eq!(info["dataset_id"], "000102030405060708090a0b0c0d0e0f");
 }
+
+#[test]
+fn pack_and_row_through_the_command_line() {
+    let dir = tempdir();
+    let jsonl = "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [4, 5], \"loss_mask\": [1, 0]}\n{\"input_ids\": [6, 7, 8, 9, 10]}\n";
+    let (o, data) = build(dir.path(), jsonl, "20");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = data.to_str().unwrap();
+    let plan = dir.path().join("plan.tpk");
+    let p = plan.to_str().unwrap();
+    let o = tokpack(&["pack", d, "--seq-len", "4", "--strategy", "bfd", "-o", p, "--no-sync"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for field in ["rows", "fill", "padding tokens", "truncated tokens", "documents split", "time"] {
+        assert!(out.contains(field), "pack output lacks {field}: {out}");
+    }
+    assert!(out.contains("rows              3"), "{out}");
+
+    let o = tokpack(&["pack", d, "--seq-len", "4", "--strategy", "doc-aligned", "--long-docs", "truncate", "--json"]);
+    let figures: Value = serde_json::from_slice(&o.stdout).expect("pack --json");
+    assert_eq!(figures["truncated_tokens"], 1);
+    assert_eq!(figures["strategy"], "doc_aligned");
+
+    let row = |extra: &[&str]| -> Value {
+        let mut args = vec!["row", d, "--seq-len", "4", "--json"];
+        args.extend_from_slice(extra);
+        let o = tokpack(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("row json")
+    };
+    assert_eq!(
+        row(&["--index", "1", "--mask-boundaries"]),
+        serde_json::json!({"input_ids": [5, 6, 7, 8], "labels": [-100, 7, 8, 9], "position_ids": [0, 0, 1, 2], "cu_seqlens": [0, 1, 4], "loss_mask": [0, 1, 1, 1]})
+    );
+    assert_eq!(
+        row(&["--plan", p, "--index", "2", "--pad-id", "19"]),
+        serde_json::json!({"input_ids": [4, 5, 19, 19], "labels": [-100, -100, -100, -100], "position_ids": [0, 1, 0, 1], "cu_seqlens": [0, 2, 4], "loss_mask": [0, 0, 0, 0]})
+    );
+
+    let o = tokpack(&["row", d, "--seq-len", "8", "--plan", p, "--index", "0"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("does not match the plan's sequence length 4"), "{}", stderr(&o));
+    let o = tokpack(&["row", d, "--seq-len", "4", "--plan", p, "--index", "3"]);
+    assert!(stderr(&o).contains("row 3 is out of range"), "{}", stderr(&o));
+
+    let o = tokpack(&["verify", p, "--dataset", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("against its dataset"));
+    let info: Value = serde_json::from_slice(&tokpack(&["info", p, "--json"]).stdout).expect("info json");
+    assert_eq!(info["kind"], "plan");
+    assert_eq!(info["plan"]["rows"], 3);
+
+    // A plan made for another dataset is refused by name.
+    let (_, other) = build(&dir.path().join(""), "{\"input_ids\": [1, 2, 3]}\n", "20");
+    let o = tokpack(&["row", other.to_str().unwrap(), "--seq-len", "4", "--plan", p, "--index", "0"]);
+    assert!(stderr(&o).contains("[wrong_dataset]"), "{}", stderr(&o));
+}

@@ -7,6 +7,7 @@ mod common;
 
 use std::fs;
 
+use common::plans::{invalid_plan_cases, plan_cases};
 use common::*;
 use serde_json::{json, Value};
 
@@ -87,9 +88,34 @@ fn golden_vectors_are_current() {
             c.name, c.code, c.stage, c.why
         ));
     }
+    readme.push_str(
+        "\n## plans/\n\nPlan files (spec section 11). `NAME.json`: `dataset` (the vector it cuts), `plan` (the \
+         `\"plan\"` metadata object), `pad_id`, `rows` (every row as spec 12 defines it) and, for contiguous \
+         plans, `rows_mask_document_boundaries` (the same rows with document-boundary masking; null otherwise).\n\n\
+         | name | dataset | strategy | L | rows |\n|---|---|---|---|---|\n",
+    );
+    for c in plan_cases() {
+        check_or_write(&dir.join("plans").join(format!("{}.tpk", c.name)), &c.bytes);
+        check_or_write(&dir.join("plans").join(format!("{}.json", c.name)), &pretty(&c.expected));
+        names.push(format!("plans/{}", c.name));
+        let p = &c.expected["plan"];
+        readme.push_str(&format!("| `{}` | `{}` | {} | {} | {} |\n", c.name, c.dataset, p["strategy"].as_str().unwrap_or_default(), p["seq_len"], p["rows"]));
+    }
+    readme.push_str(
+        "\n## plans_invalid/\n\nEach `NAME.tpk` must fail with the code of `NAME.json` (`error`) at its `stage`: \
+         `open` (opening the plan), `verify` (verifying it alone), `bind` (using it with `dataset`), \
+         `verify_against` (verifying it against `dataset`).\n\n| name | dataset | error | stage | what is wrong |\n|---|---|---|---|---|\n",
+    );
+    for c in invalid_plan_cases() {
+        check_or_write(&dir.join("plans_invalid").join(format!("{}.tpk", c.name)), &c.bytes);
+        let j = json!({"error": c.code, "stage": c.stage, "dataset": format!("valid/{}.tpk", c.dataset), "why": c.why});
+        check_or_write(&dir.join("plans_invalid").join(format!("{}.json", c.name)), &pretty(&j));
+        names.push(format!("plans_invalid/{}", c.name));
+        readme.push_str(&format!("| `{}` | `{}` | `{}` | {} | {} |\n", c.name, c.dataset, c.code, c.stage, c.why));
+    }
     check_or_write(&dir.join("README.md"), readme.as_bytes());
     // No stray vectors that the catalogue no longer makes.
-    for sub in ["valid", "invalid"] {
+    for sub in ["valid", "invalid", "plans", "plans_invalid"] {
         // README.md sits one level up; only vectors live in these folders.
         for entry in fs::read_dir(dir.join(sub)).expect("vector dir") {
             let p = entry.expect("entry").path();
@@ -170,4 +196,76 @@ fn invalid_vectors_fail_with_their_code() {
         assert_eq!(code, want["error"].as_str(), "{}: {got}", path.display());
     }
     assert_eq!(seen, invalid_cases().len());
+}
+
+fn rows_json(ds: &tokpack::Dataset, plan: &tokpack::Plan, mask_boundaries: bool) -> Vec<Value> {
+    let mut options = tokpack::RowOptions::new(plan.info().seq_len);
+    options.mask_document_boundaries = mask_boundaries;
+    let rows = tokpack::Rows::with_plan(ds, plan, &options).expect("rows");
+    let mut buf = tokpack::RowBuffers::default();
+    (0..rows.num_rows())
+        .map(|r| {
+            rows.row_into(r, &mut buf).expect("row");
+            json!({
+                "input_ids": buf.input_ids,
+                "labels": buf.labels,
+                "position_ids": buf.position_ids,
+                "cu_seqlens": buf.cu_seqlens,
+                "loss_mask": buf.loss_mask,
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn plan_vectors_give_their_rows() {
+    let dir = vectors_dir();
+    let mut seen = 0;
+    for entry in fs::read_dir(dir.join("plans")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "tpk") {
+            continue;
+        }
+        seen += 1;
+        let want: Value = serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json")).expect("parse");
+        let ds = tokpack::Dataset::open(dir.join(want["dataset"].as_str().expect("dataset"))).expect("dataset");
+        let plan = tokpack::Plan::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        plan.verify_against(&ds).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(Value::Object(plan.info().to_metadata())["plan"], want["plan"]);
+        assert_eq!(json!(rows_json(&ds, &plan, false)), want["rows"], "{}", path.display());
+        if !want["rows_mask_document_boundaries"].is_null() {
+            assert_eq!(json!(rows_json(&ds, &plan, true)), want["rows_mask_document_boundaries"], "{}", path.display());
+        }
+    }
+    assert_eq!(seen, plan_cases().len());
+}
+
+#[test]
+fn invalid_plan_vectors_fail_with_their_code() {
+    let dir = vectors_dir();
+    let mut seen = 0;
+    for entry in fs::read_dir(dir.join("plans_invalid")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "tpk") {
+            continue;
+        }
+        seen += 1;
+        let want: Value = serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json")).expect("parse");
+        let ds = tokpack::Dataset::open(dir.join(want["dataset"].as_str().expect("dataset"))).expect("dataset");
+        let stage = want["stage"].as_str().expect("stage");
+        let opened = tokpack::Plan::open(&path);
+        let err = match (stage, opened) {
+            ("open", Err(e)) => e,
+            (_, Err(e)) => panic!("{}: failed at open: {e}", path.display()),
+            ("open", Ok(_)) => panic!("{}: opened but must fail at open", path.display()),
+            ("verify", Ok(p)) => p.verify().expect_err("verify must fail"),
+            ("bind", Ok(p)) => tokpack::Rows::with_plan(&ds, &p, &tokpack::RowOptions::new(1)).expect_err("binding must fail"),
+            (_, Ok(p)) => {
+                p.verify().unwrap_or_else(|e| panic!("{}: verify alone must pass: {e}", path.display()));
+                p.verify_against(&ds).expect_err("verify_against must fail")
+            }
+        };
+        assert_eq!(err.code().map(|c| c.as_str()), want["error"].as_str(), "{}: {err}", path.display());
+    }
+    assert_eq!(seen, invalid_plan_cases().len());
 }

@@ -6,6 +6,8 @@
 // The catalogues read best as one push per case, with setup statements between some of them.
 #![allow(clippy::vec_init_then_push)]
 
+pub mod plans;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};

@@ -38,13 +38,13 @@ impl RowBuffers {
         }
     }
 
-    fn reset(&mut self, l: usize, pad: u32) {
-        self.input_ids.clear();
-        self.input_ids.resize(l, pad);
-        self.labels.clear();
+    /// Sizes every array to `l` (allocating only the first time) and starts `cu_seqlens`;
+    /// the caller writes every position.
+    fn start(&mut self, l: usize) {
+        self.input_ids.resize(l, 0);
         self.labels.resize(l, IGNORE_INDEX);
-        self.position_ids.clear();
         self.position_ids.resize(l, 0);
+        self.loss_mask.resize(l, 0);
         self.cu_seqlens.clear();
         self.cu_seqlens.push(0);
     }
@@ -57,10 +57,32 @@ impl RowBuffers {
         self.cu_seqlens.push((at + n) as u32);
     }
 
-    fn finish_loss_mask(&mut self) {
-        self.loss_mask.clear();
-        self.loss_mask
-            .extend(self.labels.iter().map(|&l| u8::from(l != IGNORE_INDEX)));
+    /// Positions `at..` are padding: pad id, no target, one run.
+    fn pad(&mut self, at: usize, pad: u32) {
+        let l = self.input_ids.len();
+        if at < l {
+            self.input_ids[at..].fill(pad);
+            self.labels[at..].fill(IGNORE_INDEX);
+            self.loss_mask[at..].fill(0);
+            self.run(at, l - at);
+        }
+    }
+
+    /// `labels[at..at + n]` from `targets` where `loss_mask` is 1, else [`IGNORE_INDEX`].
+    fn labels_from_mask<T: Token>(&mut self, at: usize, targets: &[T]) {
+        let n = targets.len();
+        for ((label, &bit), &t) in self.labels[at..at + n]
+            .iter_mut()
+            .zip(&self.loss_mask[at..at + n])
+            .zip(targets)
+        {
+            let id: u32 = t.into();
+            *label = if bit == 1 {
+                i64::from(id)
+            } else {
+                IGNORE_INDEX
+            };
+        }
     }
 }
 
@@ -231,7 +253,7 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
         let l = self.seq_len;
         let n = tokens.len();
         let start = i as usize * l;
-        out.reset(l, self.pad_id);
+        out.start(l);
         let real = n.saturating_sub(start).min(l);
         for (d, &t) in out.input_ids[..real]
             .iter_mut()
@@ -239,15 +261,11 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
         {
             *d = t.into();
         }
-        // Targets: tokens start+1 .. start+L+1 that exist.
+        // Targets: the tokens start+1 .. start+L+1 that exist. The loss mask says which
+        // positions train; labels follow from it.
         let targets = n.saturating_sub(start + 1).min(l);
-        for (d, &t) in out.labels[..targets]
-            .iter_mut()
-            .zip(&tokens[start + 1..start + 1 + targets])
-        {
-            *d = i64::from(t.into());
-        }
-        self.apply_mask_bits(start as u64 + 1, 0, targets, out)?;
+        self.target_bits(start as u64 + 1, 0, targets, out)?;
+        out.loss_mask[targets..real].fill(0);
         // Runs start at the row start, at document starts inside the row, and at padding.
         let offsets = self.dataset.doc_offsets();
         let first = offsets.partition_point(|&o| o <= start as u64);
@@ -259,7 +277,7 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
             }
             if self.mask_boundaries {
                 // Position o - start - 1 predicts token o, the first of another document.
-                out.labels[o - start - 1] = crate::rows::IGNORE_INDEX;
+                out.loss_mask[o - start - 1] = 0;
             }
             let j = o - start;
             if j < real && j > run_start {
@@ -267,13 +285,12 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
                 run_start = j;
             }
         }
+        out.labels_from_mask(0, &tokens[start + 1..start + 1 + targets]);
+        out.labels[targets..real].fill(IGNORE_INDEX);
         if real > run_start {
             out.run(run_start, real - run_start);
         }
-        if real < l {
-            out.run(real, l - real);
-        }
-        out.finish_loss_mask();
+        out.pad(real, self.pad_id);
         Ok(())
     }
 
@@ -292,7 +309,7 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
         row_length(rows, segments, i, info)?;
         let (a, b) = row_segment_range(rows, segments, i)?;
         let l = self.seq_len;
-        out.reset(l, self.pad_id);
+        out.start(l);
         let mut at = 0usize;
         for k in a..b {
             let (s, len) = (segments[2 * k] as usize, segments[2 * k + 1] as usize);
@@ -300,34 +317,25 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
             for (d, &t) in out.input_ids[at..at + len].iter_mut().zip(seg) {
                 *d = t.into();
             }
-            for (d, &t) in out.labels[at..at + len - 1].iter_mut().zip(&seg[1..]) {
-                *d = i64::from(t.into());
-            }
-            self.apply_mask_bits(s as u64 + 1, at, len - 1, out)?;
+            // Every token but the last has its successor in the segment as target.
+            self.target_bits(s as u64 + 1, at, len - 1, out)?;
+            out.loss_mask[at + len - 1] = 0;
+            out.labels_from_mask(at, &seg[1..]);
+            out.labels[at + len - 1] = IGNORE_INDEX;
             out.run(at, len);
             at += len;
         }
-        if at < l {
-            out.run(at, l - at);
-        }
-        out.finish_loss_mask();
+        out.pad(at, self.pad_id);
         Ok(())
     }
 
-    /// Sets `labels[at..at + n]` to [`IGNORE_INDEX`] where the loss-mask bit of stream
-    /// position `first + k` is 0.
-    fn apply_mask_bits(&self, first: u64, at: usize, n: usize, out: &mut RowBuffers) -> Result<()> {
-        if n == 0 || !self.dataset.has_loss_mask() {
+    /// `loss_mask[at..at + n]` = the loss-mask bits of stream positions `first..first + n`
+    /// (all ones when the dataset has no mask).
+    fn target_bits(&self, first: u64, at: usize, n: usize, out: &mut RowBuffers) -> Result<()> {
+        if n == 0 {
             return Ok(());
         }
-        out.loss_mask.clear();
-        out.loss_mask.resize(n, 0);
-        self.dataset.loss_mask_into(first, &mut out.loss_mask)?;
-        for (label, &bit) in out.labels[at..at + n].iter_mut().zip(&out.loss_mask) {
-            if bit == 0 {
-                *label = IGNORE_INDEX;
-            }
-        }
-        Ok(())
+        self.dataset
+            .loss_mask_into(first, &mut out.loss_mask[at..at + n])
     }
 }

@@ -205,15 +205,42 @@ fn pack_and_row_through_the_command_line() {
     let d = data.to_str().unwrap();
     let plan = dir.path().join("plan.tpk");
     let p = plan.to_str().unwrap();
-    let o = tokpack(&["pack", d, "--seq-len", "4", "--strategy", "bfd", "-o", p, "--no-sync"]);
+    let o = tokpack(&[
+        "pack",
+        d,
+        "--seq-len",
+        "4",
+        "--strategy",
+        "bfd",
+        "-o",
+        p,
+        "--no-sync",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for field in ["rows", "fill", "padding tokens", "truncated tokens", "documents split", "time"] {
+    for field in [
+        "rows",
+        "fill",
+        "padding tokens",
+        "truncated tokens",
+        "documents split",
+        "time",
+    ] {
         assert!(out.contains(field), "pack output lacks {field}: {out}");
     }
     assert!(out.contains("rows              3"), "{out}");
 
-    let o = tokpack(&["pack", d, "--seq-len", "4", "--strategy", "doc-aligned", "--long-docs", "truncate", "--json"]);
+    let o = tokpack(&[
+        "pack",
+        d,
+        "--seq-len",
+        "4",
+        "--strategy",
+        "doc-aligned",
+        "--long-docs",
+        "truncate",
+        "--json",
+    ]);
     let figures: Value = serde_json::from_slice(&o.stdout).expect("pack --json");
     assert_eq!(figures["truncated_tokens"], 1);
     assert_eq!(figures["strategy"], "doc_aligned");
@@ -236,19 +263,37 @@ fn pack_and_row_through_the_command_line() {
 
     let o = tokpack(&["row", d, "--seq-len", "8", "--plan", p, "--index", "0"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("does not match the plan's sequence length 4"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not match the plan's sequence length 4"),
+        "{}",
+        stderr(&o)
+    );
     let o = tokpack(&["row", d, "--seq-len", "4", "--plan", p, "--index", "3"]);
-    assert!(stderr(&o).contains("row 3 is out of range"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("row 3 is out of range"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = tokpack(&["verify", p, "--dataset", d]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("against its dataset"));
-    let info: Value = serde_json::from_slice(&tokpack(&["info", p, "--json"]).stdout).expect("info json");
+    let info: Value =
+        serde_json::from_slice(&tokpack(&["info", p, "--json"]).stdout).expect("info json");
     assert_eq!(info["kind"], "plan");
     assert_eq!(info["plan"]["rows"], 3);
 
     // A plan made for another dataset is refused by name.
     let (_, other) = build(&dir.path().join(""), "{\"input_ids\": [1, 2, 3]}\n", "20");
-    let o = tokpack(&["row", other.to_str().unwrap(), "--seq-len", "4", "--plan", p, "--index", "0"]);
+    let o = tokpack(&[
+        "row",
+        other.to_str().unwrap(),
+        "--seq-len",
+        "4",
+        "--plan",
+        p,
+        "--index",
+        "0",
+    ]);
     assert!(stderr(&o).contains("[wrong_dataset]"), "{}", stderr(&o));
 }

@@ -96,10 +96,20 @@ fn golden_vectors_are_current() {
     );
     for c in plan_cases() {
         check_or_write(&dir.join("plans").join(format!("{}.tpk", c.name)), &c.bytes);
-        check_or_write(&dir.join("plans").join(format!("{}.json", c.name)), &pretty(&c.expected));
+        check_or_write(
+            &dir.join("plans").join(format!("{}.json", c.name)),
+            &pretty(&c.expected),
+        );
         names.push(format!("plans/{}", c.name));
         let p = &c.expected["plan"];
-        readme.push_str(&format!("| `{}` | `{}` | {} | {} | {} |\n", c.name, c.dataset, p["strategy"].as_str().unwrap_or_default(), p["seq_len"], p["rows"]));
+        readme.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            c.name,
+            c.dataset,
+            p["strategy"].as_str().unwrap_or_default(),
+            p["seq_len"],
+            p["rows"]
+        ));
     }
     readme.push_str(
         "\n## plans_invalid/\n\nEach `NAME.tpk` must fail with the code of `NAME.json` (`error`) at its `stage`: \
@@ -107,11 +117,20 @@ fn golden_vectors_are_current() {
          `verify_against` (verifying it against `dataset`).\n\n| name | dataset | error | stage | what is wrong |\n|---|---|---|---|---|\n",
     );
     for c in invalid_plan_cases() {
-        check_or_write(&dir.join("plans_invalid").join(format!("{}.tpk", c.name)), &c.bytes);
+        check_or_write(
+            &dir.join("plans_invalid").join(format!("{}.tpk", c.name)),
+            &c.bytes,
+        );
         let j = json!({"error": c.code, "stage": c.stage, "dataset": format!("valid/{}.tpk", c.dataset), "why": c.why});
-        check_or_write(&dir.join("plans_invalid").join(format!("{}.json", c.name)), &pretty(&j));
+        check_or_write(
+            &dir.join("plans_invalid").join(format!("{}.json", c.name)),
+            &pretty(&j),
+        );
         names.push(format!("plans_invalid/{}", c.name));
-        readme.push_str(&format!("| `{}` | `{}` | `{}` | {} | {} |\n", c.name, c.dataset, c.code, c.stage, c.why));
+        readme.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} | {} |\n",
+            c.name, c.dataset, c.code, c.stage, c.why
+        ));
     }
     check_or_write(&dir.join("README.md"), readme.as_bytes());
     // No stray vectors that the catalogue no longer makes.
@@ -227,14 +246,31 @@ fn plan_vectors_give_their_rows() {
             continue;
         }
         seen += 1;
-        let want: Value = serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json")).expect("parse");
-        let ds = tokpack::Dataset::open(dir.join(want["dataset"].as_str().expect("dataset"))).expect("dataset");
+        let want: Value =
+            serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse");
+        let ds = tokpack::Dataset::open(dir.join(want["dataset"].as_str().expect("dataset")))
+            .expect("dataset");
         let plan = tokpack::Plan::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        plan.verify_against(&ds).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(Value::Object(plan.info().to_metadata())["plan"], want["plan"]);
-        assert_eq!(json!(rows_json(&ds, &plan, false)), want["rows"], "{}", path.display());
+        plan.verify_against(&ds)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            Value::Object(plan.info().to_metadata())["plan"],
+            want["plan"]
+        );
+        assert_eq!(
+            json!(rows_json(&ds, &plan, false)),
+            want["rows"],
+            "{}",
+            path.display()
+        );
         if !want["rows_mask_document_boundaries"].is_null() {
-            assert_eq!(json!(rows_json(&ds, &plan, true)), want["rows_mask_document_boundaries"], "{}", path.display());
+            assert_eq!(
+                json!(rows_json(&ds, &plan, true)),
+                want["rows_mask_document_boundaries"],
+                "{}",
+                path.display()
+            );
         }
     }
     assert_eq!(seen, plan_cases().len());
@@ -250,8 +286,11 @@ fn invalid_plan_vectors_fail_with_their_code() {
             continue;
         }
         seen += 1;
-        let want: Value = serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json")).expect("parse");
-        let ds = tokpack::Dataset::open(dir.join(want["dataset"].as_str().expect("dataset"))).expect("dataset");
+        let want: Value =
+            serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse");
+        let ds = tokpack::Dataset::open(dir.join(want["dataset"].as_str().expect("dataset")))
+            .expect("dataset");
         let stage = want["stage"].as_str().expect("stage");
         let opened = tokpack::Plan::open(&path);
         let err = match (stage, opened) {
@@ -259,13 +298,20 @@ fn invalid_plan_vectors_fail_with_their_code() {
             (_, Err(e)) => panic!("{}: failed at open: {e}", path.display()),
             ("open", Ok(_)) => panic!("{}: opened but must fail at open", path.display()),
             ("verify", Ok(p)) => p.verify().expect_err("verify must fail"),
-            ("bind", Ok(p)) => tokpack::Rows::with_plan(&ds, &p, &tokpack::RowOptions::new(1)).expect_err("binding must fail"),
+            ("bind", Ok(p)) => tokpack::Rows::with_plan(&ds, &p, &tokpack::RowOptions::new(1))
+                .expect_err("binding must fail"),
             (_, Ok(p)) => {
-                p.verify().unwrap_or_else(|e| panic!("{}: verify alone must pass: {e}", path.display()));
+                p.verify()
+                    .unwrap_or_else(|e| panic!("{}: verify alone must pass: {e}", path.display()));
                 p.verify_against(&ds).expect_err("verify_against must fail")
             }
         };
-        assert_eq!(err.code().map(|c| c.as_str()), want["error"].as_str(), "{}: {err}", path.display());
+        assert_eq!(
+            err.code().map(|c| c.as_str()),
+            want["error"].as_str(),
+            "{}: {err}",
+            path.display()
+        );
     }
     assert_eq!(seen, invalid_plan_cases().len());
 }

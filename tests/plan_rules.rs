@@ -8,9 +8,20 @@ use common::valid_cases;
 use tokpack::{AlignedBytes, Dataset, ErrorCode, Plan, RowOptions, Rows};
 
 fn expect(name: &str, code: ErrorCode) {
-    let case = invalid_plan_cases().into_iter().find(|c| c.name == name).expect("case in the catalogue");
-    assert_eq!(case.code, code.as_str(), "catalogue and test disagree on {name}");
-    let ds_bytes = valid_cases().into_iter().find(|c| c.name == case.dataset).expect("dataset").bytes;
+    let case = invalid_plan_cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .expect("case in the catalogue");
+    assert_eq!(
+        case.code,
+        code.as_str(),
+        "catalogue and test disagree on {name}"
+    );
+    let ds_bytes = valid_cases()
+        .into_iter()
+        .find(|c| c.name == case.dataset)
+        .expect("dataset")
+        .bytes;
     let ds = Dataset::from_bytes(AlignedBytes::copy_from(&ds_bytes)).expect("dataset");
     let opened = Plan::from_bytes(AlignedBytes::copy_from(&case.bytes));
     let err = match (case.stage, opened) {
@@ -18,7 +29,9 @@ fn expect(name: &str, code: ErrorCode) {
         (stage, Err(e)) => panic!("{name}: failed at open ({e}), must fail at {stage}"),
         ("open", Ok(_)) => panic!("{name}: opened, must fail at open"),
         ("verify", Ok(p)) => p.verify().expect_err("verify must fail"),
-        ("bind", Ok(p)) => Rows::with_plan(&ds, &p, &RowOptions::new(1)).expect_err("binding must fail"),
+        ("bind", Ok(p)) => {
+            Rows::with_plan(&ds, &p, &RowOptions::new(1)).expect_err("binding must fail")
+        }
         (_, Ok(p)) => p.verify_against(&ds).expect_err("verify_against must fail"),
     };
     assert_eq!(err.code(), Some(code), "{name}: {err}");
@@ -128,22 +141,42 @@ fn must_refuse_plan_segment_crosses_document() {
 fn every_plan_case_has_a_named_test() {
     let named = include_str!("plan_rules.rs");
     for c in invalid_plan_cases() {
-        assert!(named.contains(&format!("fn must_refuse_{}()", c.name)), "no named test for {}", c.name);
+        assert!(
+            named.contains(&format!("fn must_refuse_{}()", c.name)),
+            "no named test for {}",
+            c.name
+        );
     }
 }
 
 #[test]
 fn an_unverified_plan_row_is_checked_before_it_is_read() {
     // Opens (the damage is only visible to verify), but reading the damaged row is refused.
-    for name in ["plan_segment_past_tokens", "plan_row_too_long", "plan_rows_decreasing"] {
-        let case = invalid_plan_cases().into_iter().find(|c| c.name == name).expect("case");
-        let ds_bytes = valid_cases().into_iter().find(|c| c.name == case.dataset).expect("dataset").bytes;
+    for name in [
+        "plan_segment_past_tokens",
+        "plan_row_too_long",
+        "plan_rows_decreasing",
+    ] {
+        let case = invalid_plan_cases()
+            .into_iter()
+            .find(|c| c.name == name)
+            .expect("case");
+        let ds_bytes = valid_cases()
+            .into_iter()
+            .find(|c| c.name == case.dataset)
+            .expect("dataset")
+            .bytes;
         let ds = Dataset::from_bytes(AlignedBytes::copy_from(&ds_bytes)).expect("dataset");
         let plan = Plan::from_bytes(AlignedBytes::copy_from(&case.bytes)).expect("opens");
         let rows = Rows::with_plan(&ds, &plan, &RowOptions::new(1)).expect("binds");
         let mut buf = tokpack::RowBuffers::default();
-        let errors: Vec<_> = (0..rows.num_rows()).filter_map(|r| rows.row_into(r, &mut buf).err()).collect();
+        let errors: Vec<_> = (0..rows.num_rows())
+            .filter_map(|r| rows.row_into(r, &mut buf).err())
+            .collect();
         assert!(!errors.is_empty(), "{name}: no row refused");
-        assert!(errors.iter().all(|e| e.code() == Some(ErrorCode::BadPlan)), "{name}: {errors:?}");
+        assert!(
+            errors.iter().all(|e| e.code() == Some(ErrorCode::BadPlan)),
+            "{name}: {errors:?}"
+        );
     }
 }

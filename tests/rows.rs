@@ -8,20 +8,28 @@ use common::{open_bytes, tempdir, write_with, Doc};
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use tokpack::{
-    make_plan, ErrorCode, LongDocs, Plan, PlanOptions, RowBuffers, RowOptions, Rows, Strategy, Tail, WriterOptions,
+    make_plan, ErrorCode, LongDocs, Plan, PlanOptions, RowBuffers, RowOptions, Rows, Strategy,
+    Tail, WriterOptions,
 };
 
 fn docs_strategy() -> impl proptest::strategy::Strategy<Value = Vec<Doc>> {
     let doc = prop::collection::vec(0u32..500, 0..40).prop_flat_map(|toks| {
         let n = toks.len();
-        (Just(toks), prop::option::of(prop::collection::vec(any::<bool>(), n)))
+        (
+            Just(toks),
+            prop::option::of(prop::collection::vec(any::<bool>(), n)),
+        )
     });
     prop::collection::vec(doc, 0..30)
 }
 
 fn strategy_strategy() -> impl proptest::strategy::Strategy<Value = (Strategy, LongDocs, Tail)> {
     (
-        prop_oneof![Just(Strategy::Contiguous), Just(Strategy::DocAligned), Just(Strategy::Bfd)],
+        prop_oneof![
+            Just(Strategy::Contiguous),
+            Just(Strategy::DocAligned),
+            Just(Strategy::Bfd)
+        ],
         prop_oneof![Just(LongDocs::Split), Just(LongDocs::Truncate)],
         prop_oneof![Just(Tail::Drop), Just(Tail::Pad)],
     )
@@ -149,13 +157,19 @@ fn a_plan_for_another_dataset_is_refused() {
     let (a, b) = (open_bytes(&a).expect("a"), open_bytes(&b).expect("b"));
     let dir = tempdir();
     let path = dir.path().join("plan.tpk");
-    make_plan(&a, &PlanOptions::new(2, Strategy::Bfd)).expect("plan").write(&path, false).expect("write");
+    make_plan(&a, &PlanOptions::new(2, Strategy::Bfd))
+        .expect("plan")
+        .write(&path, false)
+        .expect("write");
     let plan = Plan::open(&path).expect("open");
     assert!(Rows::with_plan(&a, &plan, &RowOptions::new(2)).is_ok());
     let err = Rows::with_plan(&b, &plan, &RowOptions::new(2)).unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::WrongDataset));
     let msg = err.to_string();
-    assert!(msg.contains("the plan was made for dataset") && msg.contains("not for dataset"), "{msg}");
+    assert!(
+        msg.contains("the plan was made for dataset") && msg.contains("not for dataset"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -166,7 +180,10 @@ fn a_dataset_is_not_a_plan_and_a_plan_is_not_a_dataset() {
     let ds = open_bytes(&bytes).expect("open");
     let dir = tempdir();
     let path = dir.path().join("plan.tpk");
-    make_plan(&ds, &PlanOptions::new(2, Strategy::DocAligned)).expect("plan").write(&path, false).expect("write");
+    make_plan(&ds, &PlanOptions::new(2, Strategy::DocAligned))
+        .expect("plan")
+        .write(&path, false)
+        .expect("write");
     assert!(tokpack::Dataset::open(&path).is_err());
 }
 
@@ -175,9 +192,18 @@ fn bfd_fills_rows_better_than_doc_aligned() {
     // Lengths cycling 1..=15 at L = 16: next fit wastes room that best fit uses.
     let docs: Vec<Doc> = (0..300).map(|i| (vec![1; 1 + i % 15], None)).collect();
     let ds = open_bytes(&write_with(&docs, options(10, None))).expect("open");
-    let bfd = make_plan(&ds, &PlanOptions::new(16, Strategy::Bfd)).expect("bfd").info;
-    let nf = make_plan(&ds, &PlanOptions::new(16, Strategy::DocAligned)).expect("nf").info;
+    let bfd = make_plan(&ds, &PlanOptions::new(16, Strategy::Bfd))
+        .expect("bfd")
+        .info;
+    let nf = make_plan(&ds, &PlanOptions::new(16, Strategy::DocAligned))
+        .expect("nf")
+        .info;
     assert_eq!(bfd.tokens, nf.tokens);
-    assert!(bfd.rows < nf.rows, "bfd {} rows, next fit {}", bfd.rows, nf.rows);
+    assert!(
+        bfd.rows < nf.rows,
+        "bfd {} rows, next fit {}",
+        bfd.rows,
+        nf.rows
+    );
     assert!(bfd.fill() > 0.99, "bfd fill {}", bfd.fill());
 }

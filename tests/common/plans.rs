@@ -79,10 +79,9 @@ pub fn contiguous_row(f: &Flat, l: usize, i: usize, mask_boundaries: bool) -> Re
             if j > 0 && f.offsets.contains(&(p as u64)) {
                 starts.push(j);
             }
-        } else if p == n || (j == 0 && p > n) {
-            if j > 0 {
-                starts.push(j);
-            }
+        } else if p == n && j > 0 {
+            // The first padding position starts a run.
+            starts.push(j);
         }
         let q = p + 1;
         let boundary = mask_boundaries && f.offsets.contains(&(q as u64));
@@ -93,7 +92,13 @@ pub fn contiguous_row(f: &Flat, l: usize, i: usize, mask_boundaries: bool) -> Re
     starts.dedup();
     let (position_ids, cu_seqlens) = runs(&starts, l);
     let loss_mask = labels.iter().map(|&x| u8::from(x != -100)).collect();
-    RefRow { input_ids, labels, position_ids, cu_seqlens, loss_mask }
+    RefRow {
+        input_ids,
+        labels,
+        position_ids,
+        cu_seqlens,
+        loss_mask,
+    }
 }
 
 /// Spec 12.2, position by position.
@@ -118,12 +123,20 @@ pub fn plan_row(f: &Flat, l: usize, segments: &[(u64, u64)]) -> RefRow {
     }
     let (position_ids, cu_seqlens) = runs(&starts, l);
     let loss_mask = labels.iter().map(|&x| u8::from(x != -100)).collect();
-    RefRow { input_ids, labels, position_ids, cu_seqlens, loss_mask }
+    RefRow {
+        input_ids,
+        labels,
+        position_ids,
+        cu_seqlens,
+        loss_mask,
+    }
 }
 
 /// The segments of row `r` of a plan.
 pub fn segments_of(rows: &[u64], segments: &[u64], r: usize) -> Vec<(u64, u64)> {
-    (rows[r] as usize..rows[r + 1] as usize).map(|k| (segments[2 * k], segments[2 * k + 1])).collect()
+    (rows[r] as usize..rows[r + 1] as usize)
+        .map(|k| (segments[2 * k], segments[2 * k + 1]))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -141,42 +154,114 @@ pub const PLAN_ID: [u8; 16] = *b"tokpack-planvec!";
 fn write_plan(plan: &tokpack::PackedPlan) -> Vec<u8> {
     let dir = super::tempdir();
     let path = dir.path().join("p.tpk");
-    plan.write_with_id(&path, PLAN_ID, false).expect("write plan");
+    plan.write_with_id(&path, PLAN_ID, false)
+        .expect("write plan");
     std::fs::read(&path).expect("read plan")
 }
 
 fn dataset_bytes(name: &str) -> Vec<u8> {
-    super::valid_cases().into_iter().find(|c| c.name == name).expect("dataset case").bytes
+    super::valid_cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .expect("dataset case")
+        .bytes
 }
 
 pub fn plan_cases() -> Vec<PlanCase> {
     let mut out = Vec::new();
     let configs: &[(&'static str, u64, Strategy, LongDocs, Tail)] = &[
-        ("u16_mask", 16, Strategy::Contiguous, LongDocs::Split, Tail::Drop),
-        ("u16_mask", 16, Strategy::Contiguous, LongDocs::Split, Tail::Pad),
-        ("u16_mask", 16, Strategy::DocAligned, LongDocs::Split, Tail::Drop),
-        ("u16_mask", 16, Strategy::DocAligned, LongDocs::Truncate, Tail::Drop),
+        (
+            "u16_mask",
+            16,
+            Strategy::Contiguous,
+            LongDocs::Split,
+            Tail::Drop,
+        ),
+        (
+            "u16_mask",
+            16,
+            Strategy::Contiguous,
+            LongDocs::Split,
+            Tail::Pad,
+        ),
+        (
+            "u16_mask",
+            16,
+            Strategy::DocAligned,
+            LongDocs::Split,
+            Tail::Drop,
+        ),
+        (
+            "u16_mask",
+            16,
+            Strategy::DocAligned,
+            LongDocs::Truncate,
+            Tail::Drop,
+        ),
         ("u16_mask", 16, Strategy::Bfd, LongDocs::Split, Tail::Drop),
-        ("u16_mask", 16, Strategy::Bfd, LongDocs::Truncate, Tail::Drop),
-        ("zero_length_documents", 4, Strategy::Bfd, LongDocs::Split, Tail::Drop),
-        ("zero_length_documents", 4, Strategy::Contiguous, LongDocs::Split, Tail::Pad),
-        ("u8_no_mask", 32, Strategy::DocAligned, LongDocs::Split, Tail::Drop),
+        (
+            "u16_mask",
+            16,
+            Strategy::Bfd,
+            LongDocs::Truncate,
+            Tail::Drop,
+        ),
+        (
+            "zero_length_documents",
+            4,
+            Strategy::Bfd,
+            LongDocs::Split,
+            Tail::Drop,
+        ),
+        (
+            "zero_length_documents",
+            4,
+            Strategy::Contiguous,
+            LongDocs::Split,
+            Tail::Pad,
+        ),
+        (
+            "u8_no_mask",
+            32,
+            Strategy::DocAligned,
+            LongDocs::Split,
+            Tail::Drop,
+        ),
         ("u32_mask", 24, Strategy::Bfd, LongDocs::Split, Tail::Drop),
-        ("no_documents", 8, Strategy::Bfd, LongDocs::Split, Tail::Drop),
+        (
+            "no_documents",
+            8,
+            Strategy::Bfd,
+            LongDocs::Split,
+            Tail::Drop,
+        ),
     ];
     for &(dataset, l, strategy, long_docs, tail) in configs {
-        let ds = Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes(dataset))).expect("dataset");
-        let options = PlanOptions { seq_len: l, strategy, long_docs, tail };
+        let ds =
+            Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes(dataset))).expect("dataset");
+        let options = PlanOptions {
+            seq_len: l,
+            strategy,
+            long_docs,
+            tail,
+        };
         let plan = tokpack::make_plan(&ds, &options).expect("plan");
         let flat = Flat::of(&ds, None);
         let rows: Vec<Value> = (0..plan.info.rows as usize)
             .map(|r| match strategy {
                 Strategy::Contiguous => contiguous_row(&flat, l as usize, r, false).to_json(),
-                _ => plan_row(&flat, l as usize, &segments_of(&plan.rows, &plan.segments, r)).to_json(),
+                _ => plan_row(
+                    &flat,
+                    l as usize,
+                    &segments_of(&plan.rows, &plan.segments, r),
+                )
+                .to_json(),
             })
             .collect();
         let masked: Option<Vec<Value>> = (strategy == Strategy::Contiguous).then(|| {
-            (0..plan.info.rows as usize).map(|r| contiguous_row(&flat, l as usize, r, true).to_json()).collect()
+            (0..plan.info.rows as usize)
+                .map(|r| contiguous_row(&flat, l as usize, r, true).to_json())
+                .collect()
         });
         let option = match strategy {
             Strategy::Contiguous => tail.name(),
@@ -190,7 +275,12 @@ pub fn plan_cases() -> Vec<PlanCase> {
             "rows": rows,
             "rows_mask_document_boundaries": masked,
         });
-        out.push(PlanCase { name, dataset, bytes: write_plan(&plan), expected });
+        out.push(PlanCase {
+            name,
+            dataset,
+            bytes: write_plan(&plan),
+            expected,
+        });
     }
     out
 }
@@ -207,7 +297,8 @@ pub struct InvalidPlanCase {
 
 /// A plan's metadata text for the base dataset (`u16_mask`) with `edit` applied.
 fn plan_meta(edit: impl FnOnce(&mut Value)) -> String {
-    let ds = Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes("u16_mask"))).expect("dataset");
+    let ds =
+        Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes("u16_mask"))).expect("dataset");
     let plan = tokpack::make_plan(&ds, &PlanOptions::new(16, Strategy::Bfd)).expect("plan");
     let mut m = Value::Object(plan.info.to_metadata());
     m["writer"] = json!("tokpack test vectors");
@@ -221,7 +312,8 @@ fn u64s(kind: u32, values: &[u64]) -> RawSection {
 }
 
 fn base_plan() -> (String, Vec<u64>, Vec<u64>) {
-    let ds = Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes("u16_mask"))).expect("dataset");
+    let ds =
+        Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes("u16_mask"))).expect("dataset");
     let plan = tokpack::make_plan(&ds, &PlanOptions::new(16, Strategy::Bfd)).expect("plan");
     (plan_meta(|_| {}), plan.rows, plan.segments)
 }
@@ -233,93 +325,237 @@ fn raw_plan(meta: &str, rows: &[u64], segments: &[u64]) -> Vec<u8> {
 pub fn invalid_plan_cases() -> Vec<InvalidPlanCase> {
     let (meta, rows, segs) = base_plan();
     let n_rows = rows.len() - 1;
-    let case = |name, code, stage, why, bytes| InvalidPlanCase { name, dataset: "u16_mask", code, stage, why, bytes };
+    let case = |name, code, stage, why, bytes| InvalidPlanCase {
+        name,
+        dataset: "u16_mask",
+        code,
+        stage,
+        why,
+        bytes,
+    };
     let mut v = Vec::new();
-    v.push(case("plan_holds_tokens", "bad_plan", "open", "a TOKENS section in a plan file", build_raw(&[
-        RawSection::metadata(&meta),
-        RawSection::tokens_u16(&[1, 2]),
-        u64s(6, &rows),
-        u64s(7, &segs),
-    ])));
-    v.push(case("plan_unknown_required", "unknown_required_section", "open", "a required private kind", {
-        let mut s = vec![RawSection::metadata(&meta), u64s(6, &rows), u64s(7, &segs)];
-        s.push(RawSection::new(0x8000_0001, 0, 1, vec![0]));
-        build_raw(&s)
-    }));
-    v.push(case("plan_rows_dtype", "bad_dtype", "open", "PLAN_ROWS stored as u32", {
-        let f = raw_plan(&meta, &rows, &segs);
-        edit_entry(f, 1, |e| e.dtype = 3)
-    }));
-    v.push(case("plan_missing_metadata", "missing_section", "open", "no METADATA", build_raw(&[u64s(6, &rows), u64s(7, &segs)])));
-    v.push(case("plan_file_key", "bad_metadata", "open", "metadata says file: dataset", raw_plan(&plan_meta(|m| m["file"] = json!("dataset")), &rows, &segs)));
-    v.push(case("plan_bad_strategy", "bad_metadata", "open", "strategy \"ffd\"", raw_plan(&plan_meta(|m| m["plan"]["strategy"] = json!("ffd")), &rows, &segs)));
-    v.push(case("plan_missing_key", "bad_metadata", "open", "no plan.seq_len", raw_plan(&plan_meta(|m| {
-        m["plan"].as_object_mut().expect("object").remove("seq_len");
-    }), &rows, &segs)));
-    v.push(case("plan_padding_sum", "bad_plan", "open", "padding_tokens one too many", raw_plan(&plan_meta(|m| {
-        m["plan"]["padding_tokens"] = json!(m["plan"]["padding_tokens"].as_u64().expect("int") + 1);
-    }), &rows, &segs)));
-    v.push(case("plan_missing_segments", "missing_section", "open", "bfd plan without PLAN_SEGMENTS", build_raw(&[RawSection::metadata(&meta), u64s(6, &rows)])));
-    v.push(case("plan_rows_count", "count_mismatch", "open", "PLAN_ROWS has one entry too few", raw_plan(&meta, &rows[..n_rows], &segs)));
-    v.push(case("plan_segments_odd", "count_mismatch", "open", "PLAN_SEGMENTS holds an odd number of values", raw_plan(&meta, &rows, &segs[..segs.len() - 1])));
-    v.push(case("plan_rows_end", "bad_plan", "open", "last PLAN_ROWS entry is not the segment count", {
-        let mut r = rows.clone();
-        r[n_rows] -= 1;
-        raw_plan(&meta, &r, &segs)
-    }));
-    v.push(case("plan_contiguous_with_rows", "bad_plan", "open", "a contiguous plan with PLAN_ROWS", {
-        let m = plan_meta(|m| {
-            let p = &mut m["plan"];
-            p["strategy"] = json!("contiguous");
-            p["tail"] = json!("drop");
-        });
-        raw_plan(&m, &rows, &segs)
-    }));
-    v.push(case("plan_contiguous_row_count", "bad_plan", "open", "a contiguous plan whose rows do not match dataset_tokens", {
-        let m = plan_meta(|m| {
-            let p = &mut m["plan"];
-            p["strategy"] = json!("contiguous");
-            p["tail"] = json!("drop");
-            let l = p["seq_len"].as_u64().expect("int");
-            p["rows"] = json!(100);
-            p["tokens"] = json!(100 * l);
-            p["padding_tokens"] = json!(0);
-        });
-        build_raw(&[RawSection::metadata(&m)])
-    }));
-    v.push(case("plan_section_checksum", "section_checksum", "verify", "a PLAN_SEGMENTS byte changed, CRC not updated", {
-        let mut f = raw_plan(&meta, &rows, &segs);
-        let e = super::entry(&f, 2);
-        f[e.offset.get() as usize] ^= 1;
-        f
-    }));
-    v.push(case("plan_rows_decreasing", "bad_plan", "verify", "PLAN_ROWS decreases in the middle", {
-        let mut r = rows.clone();
-        r.swap(1, 2);
-        raw_plan(&meta, &r, &segs)
-    }));
-    v.push(case("plan_segment_past_tokens", "bad_plan", "verify", "a segment ends past dataset_tokens", {
-        let mut s = segs.clone();
-        s[0] = 10_000;
-        raw_plan(&meta, &rows, &s)
-    }));
-    v.push(case("plan_row_too_long", "bad_plan", "verify", "a row's segments add up to more than seq_len", {
-        let mut s = segs.clone();
-        s[1] += 16;
-        raw_plan(&meta, &rows, &s)
-    }));
-    v.push(case("plan_wrong_dataset", "wrong_dataset", "bind", "a valid plan used with another dataset (u32_mask)", raw_plan(&meta, &rows, &segs)));
-    v.push(case("plan_segment_crosses_document", "bad_plan", "verify_against", "a segment shifted by one token so it crosses a document end", {
-        // Find a segment whose document ends right after it, and shift it by one.
-        let ds = Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes("u16_mask"))).expect("dataset");
-        let offsets = ds.doc_offsets();
-        let mut s = segs.clone();
-        let k = (0..s.len() / 2)
-            .find(|&k| offsets.contains(&(s[2 * k] + s[2 * k + 1])) && s[2 * k] + s[2 * k + 1] < ds.num_tokens())
-            .expect("a segment ending at a document end");
-        s[2 * k] += 1;
-        raw_plan(&meta, &rows, &s)
-    }));
+    v.push(case(
+        "plan_holds_tokens",
+        "bad_plan",
+        "open",
+        "a TOKENS section in a plan file",
+        build_raw(&[
+            RawSection::metadata(&meta),
+            RawSection::tokens_u16(&[1, 2]),
+            u64s(6, &rows),
+            u64s(7, &segs),
+        ]),
+    ));
+    v.push(case(
+        "plan_unknown_required",
+        "unknown_required_section",
+        "open",
+        "a required private kind",
+        {
+            let mut s = vec![RawSection::metadata(&meta), u64s(6, &rows), u64s(7, &segs)];
+            s.push(RawSection::new(0x8000_0001, 0, 1, vec![0]));
+            build_raw(&s)
+        },
+    ));
+    v.push(case(
+        "plan_rows_dtype",
+        "bad_dtype",
+        "open",
+        "PLAN_ROWS stored as u32",
+        {
+            let f = raw_plan(&meta, &rows, &segs);
+            edit_entry(f, 1, |e| e.dtype = 3)
+        },
+    ));
+    v.push(case(
+        "plan_missing_metadata",
+        "missing_section",
+        "open",
+        "no METADATA",
+        build_raw(&[u64s(6, &rows), u64s(7, &segs)]),
+    ));
+    v.push(case(
+        "plan_file_key",
+        "bad_metadata",
+        "open",
+        "metadata says file: dataset",
+        raw_plan(&plan_meta(|m| m["file"] = json!("dataset")), &rows, &segs),
+    ));
+    v.push(case(
+        "plan_bad_strategy",
+        "bad_metadata",
+        "open",
+        "strategy \"ffd\"",
+        raw_plan(
+            &plan_meta(|m| m["plan"]["strategy"] = json!("ffd")),
+            &rows,
+            &segs,
+        ),
+    ));
+    v.push(case(
+        "plan_missing_key",
+        "bad_metadata",
+        "open",
+        "no plan.seq_len",
+        raw_plan(
+            &plan_meta(|m| {
+                m["plan"].as_object_mut().expect("object").remove("seq_len");
+            }),
+            &rows,
+            &segs,
+        ),
+    ));
+    v.push(case(
+        "plan_padding_sum",
+        "bad_plan",
+        "open",
+        "padding_tokens one too many",
+        raw_plan(
+            &plan_meta(|m| {
+                m["plan"]["padding_tokens"] =
+                    json!(m["plan"]["padding_tokens"].as_u64().expect("int") + 1);
+            }),
+            &rows,
+            &segs,
+        ),
+    ));
+    v.push(case(
+        "plan_missing_segments",
+        "missing_section",
+        "open",
+        "bfd plan without PLAN_SEGMENTS",
+        build_raw(&[RawSection::metadata(&meta), u64s(6, &rows)]),
+    ));
+    v.push(case(
+        "plan_rows_count",
+        "count_mismatch",
+        "open",
+        "PLAN_ROWS has one entry too few",
+        raw_plan(&meta, &rows[..n_rows], &segs),
+    ));
+    v.push(case(
+        "plan_segments_odd",
+        "count_mismatch",
+        "open",
+        "PLAN_SEGMENTS holds an odd number of values",
+        raw_plan(&meta, &rows, &segs[..segs.len() - 1]),
+    ));
+    v.push(case(
+        "plan_rows_end",
+        "bad_plan",
+        "open",
+        "last PLAN_ROWS entry is not the segment count",
+        {
+            let mut r = rows.clone();
+            r[n_rows] -= 1;
+            raw_plan(&meta, &r, &segs)
+        },
+    ));
+    v.push(case(
+        "plan_contiguous_with_rows",
+        "bad_plan",
+        "open",
+        "a contiguous plan with PLAN_ROWS",
+        {
+            let m = plan_meta(|m| {
+                let p = &mut m["plan"];
+                p["strategy"] = json!("contiguous");
+                p["tail"] = json!("drop");
+            });
+            raw_plan(&m, &rows, &segs)
+        },
+    ));
+    v.push(case(
+        "plan_contiguous_row_count",
+        "bad_plan",
+        "open",
+        "a contiguous plan whose rows do not match dataset_tokens",
+        {
+            let m = plan_meta(|m| {
+                let p = &mut m["plan"];
+                p["strategy"] = json!("contiguous");
+                p["tail"] = json!("drop");
+                let l = p["seq_len"].as_u64().expect("int");
+                p["rows"] = json!(100);
+                p["tokens"] = json!(100 * l);
+                p["padding_tokens"] = json!(0);
+            });
+            build_raw(&[RawSection::metadata(&m)])
+        },
+    ));
+    v.push(case(
+        "plan_section_checksum",
+        "section_checksum",
+        "verify",
+        "a PLAN_SEGMENTS byte changed, CRC not updated",
+        {
+            let mut f = raw_plan(&meta, &rows, &segs);
+            let e = super::entry(&f, 2);
+            f[e.offset.get() as usize] ^= 1;
+            f
+        },
+    ));
+    v.push(case(
+        "plan_rows_decreasing",
+        "bad_plan",
+        "verify",
+        "PLAN_ROWS decreases in the middle",
+        {
+            let mut r = rows.clone();
+            r.swap(1, 2);
+            raw_plan(&meta, &r, &segs)
+        },
+    ));
+    v.push(case(
+        "plan_segment_past_tokens",
+        "bad_plan",
+        "verify",
+        "a segment ends past dataset_tokens",
+        {
+            let mut s = segs.clone();
+            s[0] = 10_000;
+            raw_plan(&meta, &rows, &s)
+        },
+    ));
+    v.push(case(
+        "plan_row_too_long",
+        "bad_plan",
+        "verify",
+        "a row's segments add up to more than seq_len",
+        {
+            let mut s = segs.clone();
+            s[1] += 16;
+            raw_plan(&meta, &rows, &s)
+        },
+    ));
+    v.push(case(
+        "plan_wrong_dataset",
+        "wrong_dataset",
+        "bind",
+        "a valid plan used with another dataset (u32_mask)",
+        raw_plan(&meta, &rows, &segs),
+    ));
+    v.push(case(
+        "plan_segment_crosses_document",
+        "bad_plan",
+        "verify_against",
+        "a segment shifted by one token so it crosses a document end",
+        {
+            // Find a segment whose document ends right after it, and shift it by one.
+            let ds = Dataset::from_bytes(AlignedBytes::copy_from(&dataset_bytes("u16_mask")))
+                .expect("dataset");
+            let offsets = ds.doc_offsets();
+            let mut s = segs.clone();
+            let k = (0..s.len() / 2)
+                .find(|&k| {
+                    offsets.contains(&(s[2 * k] + s[2 * k + 1]))
+                        && s[2 * k] + s[2 * k + 1] < ds.num_tokens()
+                })
+                .expect("a segment ending at a document end");
+            s[2 * k] += 1;
+            raw_plan(&meta, &rows, &s)
+        },
+    ));
     for c in &mut v {
         if c.name == "plan_wrong_dataset" {
             c.dataset = "u32_mask";

@@ -294,8 +294,8 @@ def valid_files():
         # The integer-form rule is for the known keys only; user numbers are free.
         ("metadata_user_number_forms", _meta(
             b'{"vocab_size": 300, "a": -5, "b": 3e2, "c": 300.0, "d": -1.5E-3, "e": -0.0}')),
-        # `-0`: a JSON integer (no fraction or exponent) of value 0, so 5.4 gives it as
-        # the integer 0.
+        # `-0`: 5.4 (version 1.1) gives it as the double -0.0, its one exception to
+        # "integers in [-2^63, 2^64) exactly".
         ("metadata_user_minus_zero", _meta(b'{"vocab_size": 300, "a": -0}')),
         ("metadata_special_ids_zero_and_max", _meta(
             b'{"vocab_size": 300, "bos_id": 0, "eos_id": 299, "pad_id": 0}')),

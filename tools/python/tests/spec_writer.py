@@ -149,3 +149,72 @@ def refresh_checksums(data: bytes) -> bytes:
     out[52:56] = zlib.crc32(table).to_bytes(4, "little")
     out[60:64] = zlib.crc32(bytes(out[:60])).to_bytes(4, "little")
     return bytes(out)
+
+
+# -- plan files (spec section 11) ---------------------------------------------------
+
+KIND_PLAN_ROWS = 6
+KIND_PLAN_SEGMENTS = 7
+
+
+def plan_info(dataset_id: bytes, n_tokens: int, n_docs: int, seq_len: int, strategy: str,
+              rows: int, tokens: int, *, long_docs: Optional[str] = "split",
+              tail: Optional[str] = "drop", truncated: Optional[int] = None,
+              split: int = 0) -> dict:
+    """The ``"plan"`` object of 11.1, with every key its strategy needs."""
+    info = {
+        "dataset_id": dataset_id.hex(),
+        "dataset_tokens": n_tokens,
+        "dataset_documents": n_docs,
+        "seq_len": seq_len,
+        "strategy": strategy,
+        "rows": rows,
+        "tokens": tokens,
+        "padding_tokens": rows * seq_len - tokens,
+        "truncated_tokens": n_tokens - tokens if truncated is None else truncated,
+        "split_documents": split,
+    }
+    if strategy == "contiguous":
+        if tail is not None:
+            info["tail"] = tail
+    elif long_docs is not None:
+        info["long_docs"] = long_docs
+    return info
+
+
+def plan_metadata(info: dict, **extra) -> bytes:
+    meta = {"file": "plan", "plan": info, "writer": "tokpack-python tests"}
+    meta.update(extra)
+    return json.dumps(meta).encode("utf-8")
+
+
+def plan_sections(info: dict, row_bounds: Optional[Sequence[int]] = None,
+                  segments: Optional[Sequence[Sequence[int]]] = None,
+                  metadata_bytes: Optional[bytes] = None) -> List[Section]:
+    """METADATA, then (unless both are None) PLAN_ROWS and PLAN_SEGMENTS, from
+    ``row_bounds`` (``rows + 1`` values) and ``segments`` ((start, length) pairs)."""
+    body = plan_metadata(info) if metadata_bytes is None else metadata_bytes
+    sections = [Section(4, 0, body, len(body))]
+    if row_bounds is not None or segments is not None:
+        rows = np.asarray(row_bounds if row_bounds is not None else [0], dtype="<u8")
+        segs = np.asarray(segments if segments is not None else [], dtype="<u8").reshape(-1)
+        sections.append(Section(KIND_PLAN_ROWS, 4, rows.tobytes(), len(rows)))
+        sections.append(Section(KIND_PLAN_SEGMENTS, 4, segs.tobytes(), len(segs)))
+    return sections
+
+
+def rows_to_plan(rows: Sequence[Sequence[Sequence[int]]]):
+    """Rows given as lists of (start, length) pairs -> (row_bounds, flat segments)."""
+    bounds = [0]
+    flat = []
+    for row in rows:
+        flat.extend(tuple(seg) for seg in row)
+        bounds.append(len(flat))
+    return bounds, flat
+
+
+def write_plan(sections: Sequence[Section], **kwargs) -> bytes:
+    """A plan file is written as version 1.1 (spec 8)."""
+    kwargs.setdefault("minor", 1)
+    kwargs.setdefault("dataset_id", bytes(range(16, 32)))
+    return write(sections, **kwargs)

@@ -86,6 +86,7 @@ def test_document_indices():
 
 
 def test_every_error_code_is_known():
-    assert len(set(tokpack.ERROR_CODES)) == 27
+    assert len(set(tokpack.ERROR_CODES)) == 29
+    assert tokpack.ERROR_CODES[-2:] == ("bad_plan", "wrong_dataset")
     with pytest.raises(ValueError):
         tokpack.TokpackError("no_such_code", "x")

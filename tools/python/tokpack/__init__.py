@@ -3,6 +3,7 @@
 A tokpack file holds a tokenized dataset: one flat token array, the document
 boundaries inside it, an optional loss mask and JSON metadata, each section on a
 page boundary so that it can be viewed as a typed array straight from a mapping.
+A plan file (spec 11) cuts one dataset into training rows of L tokens (spec 12).
 
     import tokpack
 
@@ -11,13 +12,29 @@ page boundary so that it can be viewed as a typed array straight from a mapping.
     ids = ds.document(0)             # numpy view into the mapping, no copy
     mask = ds.loss_mask(0)           # bool array, all True if the file has no mask
 
+    plan = tokpack.open_plan("train.bfd.tpk")    # spec 11.4
+    plan.verify_against(ds)                      # 11.5, binding, segments in documents
+    rows = tokpack.Rows(ds, plan=plan)           # or tokpack.Rows(ds, 2048): contiguous
+    rows.row(0)["input_ids"]                     # and labels, position_ids, ...
+
 Every problem with a file raises :class:`TokpackError`, whose ``code`` is one of the
-spec's error codes (section 6.3). Out-of-range document indices raise ``IndexError``;
-unreadable paths raise ``OSError``.
+spec's error codes (section 6.3). Out-of-range document or row indices raise
+``IndexError``; unreadable paths raise ``OSError``.
 """
 
 from .dataset import Dataset, open
 from .errors import ERROR_CODES, TokpackError
+from .plan import Plan, open_plan
+from .rows import IGNORE_INDEX, Rows
 
-__all__ = ["Dataset", "ERROR_CODES", "TokpackError", "open"]
+__all__ = [
+    "Dataset",
+    "ERROR_CODES",
+    "IGNORE_INDEX",
+    "Plan",
+    "Rows",
+    "TokpackError",
+    "open",
+    "open_plan",
+]
 __version__ = "0.1.0"

@@ -8,17 +8,16 @@ import numpy as np
 from .errors import TokpackError
 from .format import doc_offsets, loss_mask, metadata, tokens
 from .format.header import read_header
-from .format.layout import crc32
 from .format.section_table import (
     KIND_DOC_OFFSETS,
     KIND_LOSS_MASK,
     KIND_METADATA,
     KIND_TOKENS,
-    SectionEntry,
+    check_checksums,
     check_kinds,
     check_layout,
+    check_padding,
     read_table,
-    table_end,
 )
 from .mapping import map_file
 
@@ -80,6 +79,7 @@ class Dataset:
         self._offsets = offsets
         self._mask = mask
         self._metadata = meta
+        self._offsets_ordered = False
 
     @classmethod
     def from_buffer(cls, data) -> "Dataset":
@@ -204,6 +204,27 @@ class Dataset:
             )
         return loss_mask.bits(self._mask, start, stop)
 
+    def loss_mask_at(self, positions) -> np.ndarray:
+        """The loss-mask bits of the tokens at ``positions`` (any integer array) as a
+        bool array (all True without a mask)."""
+        positions = np.asarray(positions)
+        if positions.dtype.kind not in "iu":
+            raise TypeError("positions must be integers")
+        if positions.size and (
+            int(positions.min()) < 0 or int(positions.max()) >= self.num_tokens
+        ):
+            raise IndexError(f"token positions outside 0..{self.num_tokens}")
+        return loss_mask.bits_at(self._mask, positions.reshape(-1)).reshape(positions.shape)
+
+    def ordered_doc_offsets(self) -> np.ndarray:
+        """:attr:`doc_offsets`, once they are known never to decrease (checked here
+        the first time, as 6.2 step 3 does: ``bad_doc_offsets``). Views that look up
+        which document a token is in (spec 12.1, 11.5) use these."""
+        if not self._offsets_ordered:
+            doc_offsets.check_monotonic(self._offsets, self._off_entry)
+            self._offsets_ordered = True
+        return self._offsets
+
     def __getitem__(self, i: int) -> np.ndarray:
         return self.document(i)
 
@@ -214,25 +235,13 @@ class Dataset:
         CRC32s (table order, unknown kinds included), zero padding, non-decreasing
         offsets, token ids below vocab_size. Raises :class:`TokpackError` on the
         first problem found."""
-        raw = self._raw
         # 1. Every section's CRC32, in table order.
-        for e in self._entries:
-            actual = crc32(raw[e.offset : e.end])
-            if actual != e.crc32:
-                raise TokpackError(
-                    "section_checksum",
-                    f"table entry {e.index}: CRC32 of the {e.length} bytes is "
-                    f"0x{actual:08x}, stored 0x{e.crc32:08x}",
-                    section=e.name,
-                    offset=e.offset,
-                )
+        check_checksums(self._raw, self._entries)
         # 2. Padding between the table and the first section, and between sections.
-        end = table_end(self._header)
-        for e in self._entries:
-            _check_zero(raw, end, e.offset, e)
-            end = e.end
+        check_padding(self._raw, self._header, self._entries)
         # 3. Offsets never decrease.
         doc_offsets.check_monotonic(self._offsets, self._off_entry)
+        self._offsets_ordered = True
         # 4. Token ids below vocab_size.
         tokens.check_ids(self._tokens, self._tok_entry, self.vocab_size)
 
@@ -241,20 +250,6 @@ class Dataset:
             f"<tokpack.Dataset {self.num_documents} documents, {self.num_tokens} "
             f"{self.dtype} tokens, vocab_size {self.vocab_size}, "
             f"loss mask {'yes' if self.has_loss_mask else 'no'}>"
-        )
-
-
-def _check_zero(raw: np.ndarray, start: int, stop: int, before: SectionEntry) -> None:
-    """The padding ``start .. stop`` (under one page) is all zero bytes."""
-    nonzero = np.flatnonzero(raw[start:stop])
-    if len(nonzero):
-        at = start + int(nonzero[0])
-        raise TokpackError(
-            "padding_not_zero",
-            f"padding byte is 0x{int(raw[at]):02x} in the gap before table entry "
-            f"{before.index}",
-            section="padding",
-            offset=at,
         )
 
 

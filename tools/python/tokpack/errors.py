@@ -1,4 +1,5 @@
-"""The one exception the reader raises for a bad file (spec section 6.3)."""
+"""The one exception the reader raises for a bad file (spec section 6.3), dataset
+and plan files alike."""
 
 from typing import Optional
 
@@ -31,6 +32,8 @@ ERROR_CODES = (
     "section_checksum",
     "padding_not_zero",
     "token_out_of_range",
+    "bad_plan",
+    "wrong_dataset",
 )
 
 
@@ -38,7 +41,8 @@ class TokpackError(Exception):
     """A file is not a valid tokpack file.
 
     ``code`` is one of the spec's error codes (section 6.3). ``section`` names the
-    section concerned (``"header"``, ``"section_table"``, ``"tokens"``, ...) and
+    section concerned (``"header"``, ``"section_table"``, ``"tokens"``,
+    ``"plan_segments"``, ...) and
     ``offset`` the byte offset in the file, when they apply; the message says both.
     """
 

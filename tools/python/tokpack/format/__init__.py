@@ -4,4 +4,6 @@
 - ``header``: the 64-byte header (section 3)
 - ``section_table``: the section table and its kinds (section 4)
 - ``tokens``, ``doc_offsets``, ``loss_mask``, ``metadata``: the sections (5.1 to 5.4)
+- ``plan_metadata``: a plan file's metadata (11.1)
+- ``plan_sections``: PLAN_ROWS and PLAN_SEGMENTS (11.2, 11.3) and their checks
 """

@@ -38,3 +38,13 @@ def bits(mask: Optional[np.ndarray], start: int, stop: int) -> np.ndarray:
     unpacked = np.unpackbits(packed, bitorder="little")
     skip = start - 8 * first_byte
     return unpacked[skip : skip + (stop - start)].astype(bool)
+
+
+def bits_at(mask: Optional[np.ndarray], positions: np.ndarray) -> np.ndarray:
+    """The mask bits of the tokens at ``positions`` (an integer array) as a bool
+    array; all True without a mask. The caller has checked ``0 <= position <
+    n_tokens``."""
+    if mask is None:
+        return np.ones(len(positions), dtype=bool)
+    positions = np.asarray(positions, dtype=np.int64)
+    return ((mask[positions >> 3] >> (positions & 7).astype(np.uint8)) & 1).astype(bool)

@@ -15,9 +15,15 @@ The restrictions of 5.4, and where this module enforces them:
   rounds correctly (to nearest, ties to even);
 - numbers given to the user as 5.4 says: integers in [-2**63, 2**64) as exact ``int``,
   every other number as its correctly rounded ``float`` (``parse_int`` does both);
+- ``-0``, the one exception, given as the double ``-0.0`` (5.4, version 1.1);
 - the integer keys of the key table written as plain JSON integers (digits only):
   a fraction or exponent makes a ``float`` (refused by type), and a signed literal
-  (``-0``) is tagged by ``parse_int`` so that the key check can refuse it.
+  (``-0`` included) is tagged by ``parse_int`` so that the key check can refuse it
+  and name the sign.
+
+:func:`parse` does the JSON part, the same for every tokpack file, then runs a key
+check: :func:`check_known_keys` (the key table of 5.4, dataset files) or the plan
+file's (11.1, ``tokpack/format/plan_metadata.py``).
 """
 
 import json
@@ -34,6 +40,11 @@ MAX_METADATA_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_VOCAB_SIZE = 2**32
 SPECIAL_ID_KEYS = ("bos_id", "eos_id", "pad_id")
+#: The ``file`` key (5.4, version 1.1): absent or "dataset" in a dataset file,
+#: "plan" in a plan file (11.1).
+FILE_KEY = "file"
+FILE_DATASET = "dataset"
+FILE_PLAN = "plan"
 #: Optional string keys of the key table; absent and null both mean "not known".
 STRING_KEYS = ("tokenizer", "writer")
 #: The largest finite double has 309 integer digits; any integer with more overflows.
@@ -51,14 +62,22 @@ class _BadJson(ValueError):
 
 
 class _SignedInt(int):
-    """An integer written with a minus sign (``-0`` included). Only the key check
-    sees this type; :func:`_untag_and_check_strings` turns it back into ``int``."""
+    """An integer written with a minus sign. Only the key check sees this type;
+    :func:`_untag_and_check_strings` turns it back into ``int``."""
+
+
+class _MinusZero(float):
+    """The literal ``-0``, which 5.4 gives as the double ``-0.0``. Only the key check
+    sees this type (to say that the value was written with a sign);
+    :func:`_untag_and_check_strings` turns it into a plain ``float``."""
 
 
 def _parse_int(text: str):
     """A JSON integer literal. Spec 5.4: integers in [-2**63, 2**64) are given exactly,
     every other one as its correctly rounded double (``float(int)`` rounds to nearest,
-    ties to even, in CPython), which must be finite."""
+    ties to even, in CPython), which must be finite; ``-0`` is the double ``-0.0``."""
+    if text == "-0":
+        return _MinusZero(-0.0)
     if len(text) < 20:  # at most 19 digits: below 10**19 < 2**64, and -10**18 > -2**63
         return _SignedInt(text) if text[0] == "-" else int(text)
     digits = text[1:] if text[0] == "-" else text
@@ -138,6 +157,8 @@ def _untag_and_check_strings(value: Any, check_strings: bool) -> None:
                 check(key)
             if type(child) is _SignedInt:
                 item[key] = int(child)
+            elif type(child) is _MinusZero:
+                item[key] = float(child)
             elif isinstance(child, (dict, list)):
                 stack.append(child)
             elif check_strings and isinstance(child, str):
@@ -145,15 +166,21 @@ def _untag_and_check_strings(value: Any, check_strings: bool) -> None:
 
 
 def _is_plain_int(value: Any) -> bool:
-    # Digits only: not bool (a subclass of int), not float (fraction or exponent),
-    # not _SignedInt (a minus sign, "-0" included).
+    # Digits only: not bool (a subclass of int), not float (fraction or exponent,
+    # or "-0"), not _SignedInt (a minus sign).
     return type(value) is int
 
 
-def parse(body, entry: SectionEntry) -> Dict[str, Any]:
+def parse(body, entry: SectionEntry, check_keys=None) -> Dict[str, Any]:
     """Spec 6.1 step 12 (first half): decode and check the metadata. Returns the
     object as stored: every key, user keys and null values included; integers outside
-    [-2**63, 2**64) as correctly rounded floats (5.4)."""
+    [-2**63, 2**64) as correctly rounded floats and ``-0`` as ``-0.0`` (5.4).
+
+    ``check_keys(meta, bad)`` checks the known keys (default :func:`check_known_keys`,
+    the dataset file's table); it sees signed literals still tagged, and raises
+    ``bad(detail)``."""
+    if check_keys is None:
+        check_keys = check_known_keys
 
     def bad(detail: str) -> TokpackError:
         return TokpackError("bad_metadata", detail, section="metadata", offset=entry.offset)
@@ -184,11 +211,11 @@ def parse(body, entry: SectionEntry) -> Dict[str, Any]:
         raise bad(f"not valid JSON: {err}") from None
     if not isinstance(value, dict):
         raise bad(f"the JSON value is a {type(value).__name__}, not an object")
-    check_known_keys(value, bad)
+    check_keys(value, bad)
     # Python's json decodes a lone "\\ud800" into a lone surrogate; valid UTF-8
     # cannot hold one, so without such an escape in the text there is none to find.
-    # Likewise no _SignedInt without a minus sign before a digit. The walk is skipped
-    # when there is nothing for it to do.
+    # Likewise no _SignedInt or _MinusZero without a minus sign before a digit. The
+    # walk is skipped when there is nothing for it to do.
     check_strings = bool(_SURROGATE_ESCAPE.search(text))
     if check_strings or _MINUS_DIGIT.search(text):
         try:
@@ -199,12 +226,28 @@ def parse(body, entry: SectionEntry) -> Dict[str, Any]:
 
 
 def check_known_keys(meta: Dict[str, Any], bad) -> None:
-    """The key table of 5.4. An absent optional key and a null one both mean "not
-    known", so both pass."""
-    if "vocab_size" not in meta:
+    """The key table of 5.4 for a dataset file. An absent optional key and a null
+    one both mean "not known", so both pass; ``file`` is absent or ``"dataset"``."""
+    if FILE_KEY in meta and meta[FILE_KEY] != FILE_DATASET:
+        raise bad(
+            f"'file' is {_shown(meta[FILE_KEY])}: a dataset file has no 'file' key or "
+            f"'file': 'dataset'"
+            + (" (this is a plan file: open it with tokpack.open_plan)"
+               if meta[FILE_KEY] == FILE_PLAN else "")
+        )
+    check_key_table(meta, bad, vocab_required=True)
+
+
+def check_key_table(meta: Dict[str, Any], bad, vocab_required: bool) -> None:
+    """The types of 5.4's keys ``vocab_size``, ``tokenizer``, ``writer``, ``bos_id``,
+    ``eos_id``, ``pad_id``. In a plan file ``vocab_size`` is not required (11.1); the
+    special ids are then checked against it only when it is there."""
+    vocab_size = meta.get("vocab_size")
+    if "vocab_size" not in meta and vocab_required:
         raise bad("the required key 'vocab_size' is absent")
-    vocab_size = meta["vocab_size"]
-    if not _is_plain_int(vocab_size) or not 1 <= vocab_size <= MAX_VOCAB_SIZE:
+    if "vocab_size" in meta and (
+        not _is_plain_int(vocab_size) or not 1 <= vocab_size <= MAX_VOCAB_SIZE
+    ):
         raise bad(
             f"'vocab_size' is {_shown(vocab_size)}, not a plain JSON integer from 1 to "
             f"{MAX_VOCAB_SIZE}"
@@ -217,15 +260,33 @@ def check_known_keys(meta: Dict[str, Any], bad) -> None:
         special = meta.get(key)
         if special is None:
             continue
-        if not _is_plain_int(special) or not special < vocab_size:
+        if vocab_size is None:
+            if not _is_plain_int(special) or special >= MAX_VOCAB_SIZE:
+                raise bad(
+                    f"{key!r} is {_shown(special)}, not null or a plain JSON integer "
+                    f"below {MAX_VOCAB_SIZE}"
+                )
+        elif not _is_plain_int(special) or not special < vocab_size:
             raise bad(
                 f"{key!r} is {_shown(special)}, not null or a plain JSON integer from 0 "
                 f"to vocab_size - 1 = {vocab_size - 1}"
             )
 
 
+def is_plain_int(value: Any) -> bool:
+    """A JSON integer written with digits only, below 2**64 (5.4's integer rule)."""
+    return _is_plain_int(value)
+
+
+def shown(value: Any) -> str:
+    """A value for an error message, saying when it was written with a sign."""
+    return _shown(value)
+
+
 def _shown(value: Any) -> str:
     if type(value) is _SignedInt:
         return f"{int(value)} (written with a sign)"
+    if type(value) is _MinusZero:
+        return "-0 (written with a sign)"
     text = repr(value)
     return text if len(text) <= 60 else text[:60] + "..."

@@ -1,8 +1,11 @@
 """The section table: 64 bytes per entry at ``table_offset`` (spec section 4),
-and the open-time checks on it (spec 6.1 steps 3 to 8)."""
+and the open-time checks on it (spec 6.1 steps 3 to 8; the plan file's step 1 of
+11.4 is in ``tokpack/plan.py``)."""
 
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
+
+import numpy as np
 
 from ..errors import TokpackError
 from .header import HEADER_SIZE, Header
@@ -27,6 +30,8 @@ KIND_TOKENS = 1
 KIND_DOC_OFFSETS = 2
 KIND_LOSS_MASK = 3
 KIND_METADATA = 4
+KIND_PLAN_ROWS = 6
+KIND_PLAN_SEGMENTS = 7
 
 
 @dataclass(frozen=True)
@@ -37,16 +42,22 @@ class KindRule:
     dtypes: frozenset
 
 
-#: The kinds this reader knows (version 1.0).
+#: The kinds this reader knows in a dataset file (version 1.0 and 1.1 alike).
 KNOWN_KINDS: Dict[int, KindRule] = {
     KIND_TOKENS: KindRule("tokens", frozenset({1, 2, 3})),
     KIND_DOC_OFFSETS: KindRule("doc_offsets", frozenset({4})),
     KIND_LOSS_MASK: KindRule("loss_mask", frozenset({1})),
     KIND_METADATA: KindRule("metadata", frozenset({0})),
 }
-#: Kinds the spec names but this version does not define; unknown to this reader
-#: (as are kind 0, never written, and every other number).
-RESERVED_KIND_NAMES = {5: "insertions", 6: "packing_plan"}
+#: The kinds of a plan file (section 11): METADATA and the two plan sections.
+PLAN_KINDS: Dict[int, KindRule] = {
+    KIND_METADATA: KindRule("metadata", frozenset({0})),
+    KIND_PLAN_ROWS: KindRule("plan_rows", frozenset({4})),
+    KIND_PLAN_SEGMENTS: KindRule("plan_segments", frozenset({4})),
+}
+#: Kinds the spec names that are unknown in a dataset file (as are kind 0, never
+#: written, and every other number): 5 is reserved, 6 and 7 belong to plan files.
+RESERVED_KIND_NAMES = {5: "insertions", 6: "plan_rows", 7: "plan_segments"}
 REQUIRED_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_METADATA)
 
 
@@ -105,17 +116,19 @@ class SectionEntry:
     def end(self) -> int:
         return self.offset + self.length
 
-    def describe(self) -> dict:
-        """The entry as a plain dict (for ``Dataset.sections``)."""
+    def describe(self, known_kinds: Optional[Dict[int, KindRule]] = None) -> dict:
+        """The entry as a plain dict (for ``Dataset.sections``, ``Plan.sections``);
+        ``known_kinds`` is the file's set of known kinds (default: a dataset file's)."""
+        known = self.kind in (KNOWN_KINDS if known_kinds is None else known_kinds)
         return {
             "index": self.index,
             "kind": self.kind,
             "name": self.name,
-            "known": self.known,
+            "known": known,
             "required": self.required,
             # An unknown kind's dtype is not interpreted (spec 4): its raw code.
             "dtype": DTYPES[self.dtype][0]
-            if self.known and self.dtype in DTYPES
+            if known and self.dtype in DTYPES
             else self.dtype,
             "codec": self.codec,
             "flags": self.flags,
@@ -247,7 +260,8 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
                     f"{where}: {e.name}"
                     f"{f' (kind {e.kind})' if e.kind in RESERVED_KIND_NAMES else ''} "
                     f"is marked required and is "
-                    f"unknown to this reader (version 1.0)",
+                    f"unknown in a dataset file"
+                    f"{' (kinds 6 and 7 are plan file sections)' if e.kind in PLAN_KINDS else ''}",
                     section=e.name,
                     offset=e.entry_offset,
                 )
@@ -287,24 +301,30 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
             )
     # Step 8, in table order (``found`` keeps insertion order).
     for e in found.values():
-        expected = expected_length(e)
-        if expected > U64_MAX:
-            raise TokpackError(
-                "section_length",
-                f"table entry {e.index}: count {e.count} of {DTYPES[e.dtype][0]} "
-                f"needs {expected} bytes, which overflows 64 bits",
-                section=e.name,
-                offset=e.entry_offset + 24,
-            )
-        if e.length != expected:
-            raise TokpackError(
-                "section_length",
-                f"table entry {e.index}: length is {e.length}, but count {e.count} of "
-                f"{DTYPES[e.dtype][0]} needs {expected} bytes",
-                section=e.name,
-                offset=e.entry_offset + 16,
-            )
+        check_length(e)
     return found
+
+
+def check_length(e: SectionEntry) -> None:
+    """``length`` agrees with ``count`` and ``dtype`` as the kind table says
+    (``section_length``; a ``count * width`` over 64 bits too)."""
+    expected = expected_length(e)
+    if expected > U64_MAX:
+        raise TokpackError(
+            "section_length",
+            f"table entry {e.index}: count {e.count} of {DTYPES[e.dtype][0]} "
+            f"needs {expected} bytes, which overflows 64 bits",
+            section=e.name,
+            offset=e.entry_offset + 24,
+        )
+    if e.length != expected:
+        raise TokpackError(
+            "section_length",
+            f"table entry {e.index}: length is {e.length}, but count {e.count} of "
+            f"{DTYPES[e.dtype][0]} needs {expected} bytes",
+            section=e.name,
+            offset=e.entry_offset + 16,
+        )
 
 
 def expected_length(e: SectionEntry) -> int:
@@ -312,3 +332,41 @@ def expected_length(e: SectionEntry) -> int:
     if e.kind == KIND_LOSS_MASK:
         return -(-e.count // 8)
     return e.count * DTYPES[e.dtype][1]
+
+
+def check_checksums(raw, entries: List[SectionEntry]) -> None:
+    """6.2 step 1 and 11.5: every section's CRC32, in table order, unknown kinds
+    included (``section_checksum``)."""
+    for e in entries:
+        actual = crc32(raw[e.offset : e.end])
+        if actual != e.crc32:
+            raise TokpackError(
+                "section_checksum",
+                f"table entry {e.index}: CRC32 of the {e.length} bytes is "
+                f"0x{actual:08x}, stored 0x{e.crc32:08x}",
+                section=e.name,
+                offset=e.offset,
+            )
+
+
+def check_padding(raw, header: Header, entries: List[SectionEntry]) -> None:
+    """6.2 step 2 and 11.5: every byte between the table and the first section and
+    between sections is zero (``padding_not_zero``)."""
+    end = table_end(header)
+    for e in entries:
+        _check_zero(raw, end, e.offset, e)
+        end = e.end
+
+
+def _check_zero(raw, start: int, stop: int, before: SectionEntry) -> None:
+    """The padding ``start .. stop`` (under one page) is all zero bytes."""
+    nonzero = np.flatnonzero(raw[start:stop])
+    if len(nonzero):
+        at = start + int(nonzero[0])
+        raise TokpackError(
+            "padding_not_zero",
+            f"padding byte is 0x{int(raw[at]):02x} in the gap before table entry "
+            f"{before.index}",
+            section="padding",
+            offset=at,
+        )

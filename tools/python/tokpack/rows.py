@@ -1,0 +1,246 @@
+"""Training rows (spec section 12): the contiguous view (12.1) and plan views (12.2).
+
+A row is five arrays, built with numpy operations over the whole row (a row of a
+plan view costs a few array operations per row, none per token):
+
+- ``input_ids`` ``int64[L]``: token ids, padding positions hold the pad id;
+- ``labels`` ``int64[L]``: the id to predict, or ``-100`` (:data:`IGNORE_INDEX`);
+- ``position_ids`` ``int64[L]``: 0 at the start of each run, counting up inside it;
+- ``cu_seqlens`` ``int32[runs + 1]`` (``int64`` when ``L >= 2**31``): ``[0, ..., L]``;
+- ``loss_mask`` ``uint8[L]``: 1 where ``labels`` is not ``-100``.
+"""
+
+import operator
+from typing import Dict, Iterator, Optional
+
+import numpy as np
+
+TAILS = ("drop", "pad")
+#: The label of a position without a target (12).
+IGNORE_INDEX = -100
+_INT64_MAX = 2**63 - 1
+
+
+def contiguous_row_count(n_tokens: int, seq_len: int, tail: str) -> int:
+    """12.1: ``floor((n - 1) / L)`` rows when the tail is dropped, ``ceil((n - 1) / L)``
+    when it is padded, 0 when ``n <= 1``."""
+    if n_tokens <= 1:
+        return 0
+    if tail == "drop":
+        return (n_tokens - 1) // seq_len
+    return -(-(n_tokens - 1) // seq_len)
+
+
+class Rows:
+    """The training rows of a dataset: ``Rows(ds, L)`` is the contiguous view of
+    12.1, ``Rows(ds, plan=plan)`` the view a plan file describes (12.1 for a
+    contiguous plan, 12.2 for doc_aligned and bfd).
+
+    - ``seq_len``: ``L``; optional with a plan, and then it must equal the plan's.
+    - ``tail``: ``"drop"`` (default) or ``"pad"``, the last partial row of the
+      contiguous view. With a plan, the plan's tail applies: a different value is a
+      ``ValueError``, and so is any value with a doc_aligned or bfd plan.
+    - ``pad_id``: the id of padding positions; default the dataset metadata's
+      ``pad_id``, else its ``eos_id``, else 0.
+    - ``mask_document_boundaries``: contiguous view only, no target where the next
+      token starts another document. Plan views never have a target across a
+      segment's end, so it changes nothing there.
+
+    A plan must be bound to the dataset (``wrong_dataset``, 11.4), and each row read
+    is checked as 11.4 asks of an unverified plan (``bad_plan``). The contiguous view
+    checks once that the dataset's offsets never decrease (``bad_doc_offsets``): it
+    looks runs up in them.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        seq_len: Optional[int] = None,
+        plan=None,
+        tail: Optional[str] = None,
+        pad_id: Optional[int] = None,
+        mask_document_boundaries: bool = False,
+    ) -> None:
+        if plan is None:
+            if seq_len is None:
+                raise TypeError("Rows needs seq_len (or a plan)")
+            seq_len = operator.index(seq_len)
+            if seq_len < 1:
+                raise ValueError(f"seq_len is {seq_len}; L is at least 1")
+            tail = "drop" if tail is None else tail
+            if tail not in TAILS:
+                raise ValueError(f"tail is {tail!r}, not one of {TAILS}")
+            strategy = "contiguous"
+        else:
+            plan.check_dataset(dataset)
+            if seq_len is not None and operator.index(seq_len) != plan.seq_len:
+                raise ValueError(f"seq_len {seq_len} is not the plan's {plan.seq_len}")
+            seq_len = plan.seq_len
+            strategy = plan.strategy
+            if strategy == "contiguous":
+                if tail is not None and tail != plan.tail:
+                    raise ValueError(f"tail {tail!r} is not the plan's {plan.tail!r}")
+                tail = plan.tail
+            elif tail is not None:
+                raise ValueError(f"tail applies to the contiguous view, not to a {strategy} plan")
+        if pad_id is None:
+            pad_id = next((v for v in (dataset.pad_id, dataset.eos_id) if v is not None), 0)
+        pad_id = operator.index(pad_id)
+        if not 0 <= pad_id <= _INT64_MAX:
+            raise ValueError(f"pad_id {pad_id} is not in 0..2**63 - 1")
+
+        self._dataset = dataset
+        self._plan = plan
+        self._seq_len = seq_len
+        self._strategy = strategy
+        self._tail = tail
+        self._pad_id = pad_id
+        self._mask_boundaries = bool(mask_document_boundaries)
+        self._cu_dtype = np.int32 if seq_len < 2**31 else np.int64
+        if strategy == "contiguous":
+            self._num_rows = contiguous_row_count(dataset.num_tokens, seq_len, tail)
+            self._offsets = dataset.ordered_doc_offsets()
+        else:
+            self._num_rows = plan.num_rows
+
+    # -- what the view is ---------------------------------------------------------
+
+    @property
+    def num_rows(self) -> int:
+        return self._num_rows
+
+    def __len__(self) -> int:
+        return self._num_rows
+
+    @property
+    def seq_len(self) -> int:
+        return self._seq_len
+
+    @property
+    def strategy(self) -> str:
+        """``"contiguous"``, ``"doc_aligned"`` or ``"bfd"``."""
+        return self._strategy
+
+    @property
+    def tail(self) -> Optional[str]:
+        """``"drop"`` or ``"pad"`` for the contiguous view, else None."""
+        return self._tail
+
+    @property
+    def pad_id(self) -> int:
+        return self._pad_id
+
+    @property
+    def plan(self):
+        return self._plan
+
+    def _index(self, i: int) -> int:
+        n = self._num_rows
+        index = operator.index(i)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"row {i} out of range for {n} rows")
+        return index
+
+    # -- rows ---------------------------------------------------------------------
+
+    def tokens(self, i: int) -> np.ndarray:
+        """Contiguous view: the ``L + 1`` tokens row ``i`` reads, ``[i*L, i*L + L + 1)``
+        (fewer at the end of the stream), as a zero-copy slice of the dataset's
+        tokens."""
+        if self._strategy != "contiguous":
+            raise ValueError(f"tokens(i) is for the contiguous view, not a {self._strategy} plan")
+        start = self._index(i) * self._seq_len
+        return self._dataset.tokens[start : min(start + self._seq_len + 1, self._dataset.num_tokens)]
+
+    def row(self, i: int) -> Dict[str, np.ndarray]:
+        """Row ``i`` as the dict ``input_ids``, ``labels``, ``position_ids``,
+        ``cu_seqlens``, ``loss_mask`` (section 12). Negative ``i`` counts from the end;
+        ``IndexError`` when out of range."""
+        index = self._index(i)
+        if self._strategy == "contiguous":
+            return self._contiguous_row(index)
+        return self._plan_row(index)
+
+    def __getitem__(self, i: int) -> Dict[str, np.ndarray]:
+        return self.row(i)
+
+    def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
+        for i in range(self._num_rows):
+            yield self._contiguous_row(i) if self._strategy == "contiguous" else self._plan_row(i)
+
+    def _contiguous_row(self, i: int) -> Dict[str, np.ndarray]:
+        """12.1: positions ``p = i*L + j``; input ``tokens[p]`` (``p < n``), label
+        ``tokens[p + 1]`` (``p + 1 < n``, its mask bit 1 and, with boundary masking,
+        ``p + 1`` no document's first token); runs start at ``j = 0``, at each document
+        start and at the first padding position."""
+        ds, L = self._dataset, self._seq_len
+        n = ds.num_tokens
+        start = i * L
+        window = ds.tokens[start : min(start + L + 1, n)]  # zero copy
+        inputs = min(L, n - start)  # >= 2: a row starts before n - 1
+        targets = min(L, n - start - 1)  # positions whose p + 1 < n
+        input_ids = np.full(L, self._pad_id, dtype=np.int64)
+        input_ids[:inputs] = window[:inputs]
+        labels = np.full(L, IGNORE_INDEX, dtype=np.int64)
+        keep = ds.loss_mask_range(start + 1, start + 1 + targets)
+        offsets = self._offsets
+        if self._mask_boundaries:
+            # Document starts q in [start + 1, start + targets]: j = q - start - 1.
+            lo = np.searchsorted(offsets, np.uint64(start + 1), side="left")
+            hi = np.searchsorted(offsets, np.uint64(start + targets), side="right")
+            keep[(offsets[lo:hi] - np.uint64(start + 1)).astype(np.int64)] = False
+        labels[:targets] = np.where(keep, window[1 : 1 + targets].astype(np.int64), IGNORE_INDEX)
+        # Run starts: j = 0, and every p in DOC_OFFSETS with start <= p < start + L.
+        # offsets[n_docs] == n, so the first padding position is among them.
+        lo = np.searchsorted(offsets, np.uint64(start), side="left")
+        hi = np.searchsorted(offsets, np.uint64(start + L), side="left")
+        inner = (offsets[lo:hi] - np.uint64(start)).astype(np.int64)
+        run_starts = np.unique(np.concatenate(([0], inner)))
+        return self._finish(input_ids, labels, run_starts)
+
+    def _plan_row(self, r: int) -> Dict[str, np.ndarray]:
+        """12.2: the row's segments in plan order, then padding; each segment a run,
+        its last token without a target; padding one more run."""
+        ds, L = self._dataset, self._seq_len
+        starts, lengths = self._plan.row_segments(r)  # checked: inside tokens, sum <= L
+        lengths = lengths.astype(np.int64)
+        ends = np.cumsum(lengths)  # row position after each segment
+        used = int(ends[-1]) if len(ends) else 0
+        firsts = ends - lengths  # row position of each segment's first token
+        input_ids = np.full(L, self._pad_id, dtype=np.int64)
+        labels = np.full(L, IGNORE_INDEX, dtype=np.int64)
+        if used:
+            # The stream position of row position j < used.
+            stream = np.repeat(starts.astype(np.int64) - firsts, lengths) + np.arange(used)
+            input_ids[:used] = ds.tokens[stream]
+            has_target = np.ones(used, dtype=bool)
+            has_target[ends - 1] = False  # the last token of each segment
+            nxt = stream[has_target] + 1  # inside the segment, so < n
+            keep = ds.loss_mask_at(nxt)
+            labels[:used][has_target] = np.where(
+                keep, ds.tokens[nxt].astype(np.int64), IGNORE_INDEX
+            )
+        # A row without segments is one run of padding: [0, L].
+        run_starts = firsts if used == L else np.append(firsts, used)
+        return self._finish(input_ids, labels, run_starts)
+
+    def _finish(self, input_ids, labels, run_starts) -> Dict[str, np.ndarray]:
+        L = self._seq_len
+        cu_seqlens = np.append(run_starts, L).astype(self._cu_dtype)
+        run_lengths = np.diff(cu_seqlens).astype(np.int64)
+        position_ids = np.arange(L, dtype=np.int64) - np.repeat(
+            run_starts.astype(np.int64), run_lengths
+        )
+        return {
+            "input_ids": input_ids,
+            "labels": labels,
+            "position_ids": position_ids,
+            "cu_seqlens": cu_seqlens,
+            "loss_mask": (labels != IGNORE_INDEX).astype(np.uint8),
+        }
+
+    def __repr__(self) -> str:
+        view = self._strategy + (f", tail {self._tail}" if self._tail else "")
+        return f"<tokpack.Rows {view}, L = {self._seq_len}, {self._num_rows} rows>"

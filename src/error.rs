@@ -71,8 +71,14 @@ pub enum ErrorCode {
     TokenOutOfRange,
     /// A plan file breaks a rule of spec section 11.
     BadPlan,
-    /// A plan file made for another dataset.
+    /// A plan or overlay file made for another dataset.
     WrongDataset,
+    /// An overlay file breaks a rule of spec section 13.
+    BadOverlay,
+    /// An overlay made for another sequence length or plan.
+    WrongView,
+    /// Two insertions claim the same position.
+    InsertionOverlap,
 }
 
 impl ErrorCode {
@@ -109,6 +115,9 @@ impl ErrorCode {
             TokenOutOfRange => "token_out_of_range",
             BadPlan => "bad_plan",
             WrongDataset => "wrong_dataset",
+            BadOverlay => "bad_overlay",
+            WrongView => "wrong_view",
+            InsertionOverlap => "insertion_overlap",
         }
     }
 }

@@ -62,6 +62,7 @@ mod aligned;
 mod error;
 pub mod format;
 mod mmap;
+mod overlay;
 mod plan;
 mod read;
 mod rows;
@@ -71,10 +72,15 @@ pub use aligned::AlignedBytes;
 pub use error::{Error, ErrorCode, FormatError, Result};
 pub use format::loss_mask::LossMask;
 pub use format::metadata::Metadata;
+pub use format::overlay::{OverlayInfo, ViewBinding};
 pub use format::plan::{LongDocs, PlanInfo, Strategy, Tail};
 pub use format::section_table::{DType, SectionEntry, SectionKind};
 pub use format::tokens::{Token, TokenSlice};
 pub use mmap::MappedFile;
+pub use overlay::{
+    check_disjoint, view_binding, wrap_eos, CrossRows, InsertionIndex, Overlay, OverlayBuilder,
+    PackedOverlay, PlacementReport, RandomOptions, SplitMix64,
+};
 pub use plan::{make_plan, plan_from_offsets, PackedPlan, Plan, PlanOptions};
 pub use read::{Dataset, TypedView, VerifyReport};
 pub use rows::{RowBuffers, RowOptions, Rows, IGNORE_INDEX};

@@ -431,15 +431,18 @@ impl<D: AsRef<[u8]>> Plan<D> {
                 Some(SectionKind::Metadata) => 0,
                 Some(SectionKind::PlanRows) => 1,
                 Some(SectionKind::PlanSegments) => 2,
-                Some(k) => {
+                Some(
+                    k @ (SectionKind::Tokens | SectionKind::DocOffsets | SectionKind::LossMask),
+                ) => {
                     return Err(bad_plan(
                         k.name(),
                         Some(entry_offset(i)),
                         format!("a plan file holds no {} section", k.name()),
                     ))
                 }
-                None if e.flags.get() & FLAG_REQUIRED != 0 => return Err(unknown_required(i, e)),
-                None => continue,
+                // Overlay kinds are unknown in a plan file, like any other number.
+                _ if e.flags.get() & FLAG_REQUIRED != 0 => return Err(unknown_required(i, e)),
+                _ => continue,
             };
             let kind = kind.expect("can't fail: matched above");
             check_codec_and_dtype(i, e, kind)?;

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::format::plan::{contiguous_rows, Strategy, Tail};
 use crate::format::tokens::{Token, TokenSlice};
+use crate::overlay::{check_disjoint, InsertionIndex, Overlay};
 use crate::plan::{row_length, row_segment_range, Plan};
 use crate::read::Dataset;
 use crate::DType;
@@ -126,6 +127,8 @@ pub struct Rows<'d, 'p, D> {
     dataset: &'d Dataset<D>,
     source: Source<'p>,
     plan_info: Option<&'p crate::format::plan::PlanInfo>,
+    plan_id: Option<[u8; 16]>,
+    overlays: Vec<InsertionIndex<'p>>,
     seq_len: usize,
     n_rows: u64,
     pad_id: u32,
@@ -155,6 +158,8 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
             dataset,
             source: Source::Contiguous,
             plan_info: None,
+            plan_id: None,
+            overlays: Vec::new(),
             seq_len,
             n_rows: contiguous_rows(dataset.num_tokens(), options.seq_len, options.tail),
             pad_id: default_pad(dataset, options),
@@ -182,11 +187,32 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
             dataset,
             source,
             plan_info: Some(info),
+            plan_id: Some(plan.file_id()),
+            overlays: Vec::new(),
             seq_len,
             n_rows: info.rows,
             pad_id: default_pad(dataset, options),
             mask_boundaries: options.mask_document_boundaries,
         })
+    }
+
+    /// Applies insertion overlays to every row (spec 13.4). Each must be bound to this
+    /// dataset and view, and no two may intersect.
+    pub fn with_overlays<O: AsRef<[u8]>>(
+        mut self,
+        overlays: &[&'p Overlay<O>],
+    ) -> Result<Rows<'d, 'p, D>> {
+        for o in overlays {
+            o.check_binding(self.dataset, self.seq_len as u64, self.plan_id, self.n_rows)?;
+        }
+        check_disjoint(overlays)?;
+        self.overlays.extend(overlays.iter().map(|o| o.index()));
+        Ok(self)
+    }
+
+    /// The binding an overlay for this view must carry.
+    pub fn view_binding(&self) -> crate::ViewBinding {
+        crate::overlay::view_binding(self.dataset, self.seq_len as u64, self.plan_id, self.n_rows)
     }
 
     /// Number of rows.
@@ -243,13 +269,67 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
 
     fn fill<T: Token>(&self, i: u64, out: &mut RowBuffers) -> Result<()> {
         let tokens: &[T] = self.dataset.tokens_as::<T>()?;
+        let used = match self.source {
+            Source::Contiguous => self.fill_contiguous(tokens, i, out)?,
+            Source::Plan { rows, segments } => self.fill_plan(tokens, rows, segments, i, out)?,
+        };
+        if !self.overlays.is_empty() {
+            self.apply_overlays(i, used, out)?;
+        }
+        Ok(())
+    }
+
+    /// Whether position `j` of row `i` has a target by the structure of its view (spec 13.4):
+    /// `used` is the number of targets (contiguous) or of non-padding positions (plan).
+    fn has_target(&self, i: u64, j: usize, used: usize, out: &RowBuffers) -> bool {
+        if j + 1 >= self.seq_len {
+            return false;
+        }
         match self.source {
-            Source::Contiguous => self.fill_contiguous(tokens, i, out),
-            Source::Plan { rows, segments } => self.fill_plan(tokens, rows, segments, i, out),
+            Source::Contiguous => {
+                let q = i * self.seq_len as u64 + j as u64 + 1;
+                j < used
+                    && !(self.mask_boundaries
+                        && self.dataset.doc_offsets().binary_search(&q).is_ok())
+            }
+            Source::Plan { .. } => {
+                j + 1 < used && out.cu_seqlens.binary_search(&((j + 1) as u32)).is_err()
+            }
         }
     }
 
-    fn fill_contiguous<T: Token>(&self, tokens: &[T], i: u64, out: &mut RowBuffers) -> Result<()> {
+    fn apply_overlays(&self, i: u64, used: usize, out: &mut RowBuffers) -> Result<()> {
+        let l = self.seq_len as u64;
+        let (from, to) = (i * l, i * l + l);
+        for index in &self.overlays {
+            for k in index.range_of(from, to) {
+                let (p, tokens, target) = index.get(k)?;
+                let o = (p - from) as usize;
+                let len = tokens.len();
+                for t in 0..len {
+                    out.input_ids[o + t] = tokens.get(t).expect("can't fail: t < len");
+                }
+                for j in o.saturating_sub(1)..o + len - 1 {
+                    if self.has_target(i, j, used, out) {
+                        out.loss_mask[j] = u8::from(target);
+                        out.labels[j] = if target {
+                            i64::from(out.input_ids[j + 1])
+                        } else {
+                            IGNORE_INDEX
+                        };
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fill_contiguous<T: Token>(
+        &self,
+        tokens: &[T],
+        i: u64,
+        out: &mut RowBuffers,
+    ) -> Result<usize> {
         let l = self.seq_len;
         let n = tokens.len();
         let start = i as usize * l;
@@ -291,7 +371,7 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
             out.run(run_start, real - run_start);
         }
         out.pad(real, self.pad_id);
-        Ok(())
+        Ok(targets)
     }
 
     fn fill_plan<T: Token>(
@@ -301,7 +381,7 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
         segments: &[u64],
         i: u64,
         out: &mut RowBuffers,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let info = self
             .plan_info
             .expect("can't fail: plan views have plan info");
@@ -326,7 +406,7 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
             at += len;
         }
         out.pad(at, self.pad_id);
-        Ok(())
+        Ok(at)
     }
 
     /// `loss_mask[at..at + n]` = the loss-mask bits of stream positions `first..first + n`

@@ -66,6 +66,22 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let ds = match super::open_any(path)? {
         super::Opened::Dataset(ds) => ds,
         super::Opened::Plan(plan) => return plan_info(path, &plan, as_json),
+        super::Opened::Overlay(overlay) => {
+            let meta = Value::Object(overlay.info().to_metadata());
+            let info = json!({
+                "file": path.display().to_string(),
+                "kind": "overlay",
+                "overlay": meta["overlay"],
+                "sections": sections_json(overlay.sections()),
+            });
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("file          {} (overlay file)", path.display());
+                println!("overlay       {}", serde_json::to_string(&meta["overlay"])?);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let (major, minor) = ds.version();
     let targets = ds

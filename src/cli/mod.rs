@@ -3,6 +3,7 @@
 mod build;
 mod get;
 mod info;
+mod insert;
 mod pack;
 mod row;
 mod verify;
@@ -47,6 +48,17 @@ enum Command {
     Pack(pack::PackArgs),
     /// Print one training row: input_ids, labels, position_ids, cu_seqlens, loss_mask.
     Row(row::RowArgs),
+    /// Make an insertion overlay: token spans that overwrite rows at explicit or random
+    /// positions of a view.
+    Insert(insert::InsertArgs),
+    /// Print an overlay's insertions grouped by row: {"ROW": [[OFFSET, [tokens]], ...]}.
+    ExportInsertions {
+        /// The overlay file.
+        file: PathBuf,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Print one document.
     Get {
         /// The dataset file.
@@ -68,25 +80,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify { file, dataset } => verify::run(&file, dataset.as_deref()),
         Command::Pack(args) => pack::run(args),
         Command::Row(args) => row::run(args),
+        Command::Insert(args) => insert::run(args),
+        Command::ExportInsertions { file, output } => insert::export(&file, output.as_deref()),
         Command::Get { file, doc, json } => get::run(&file, doc, json),
     }
 }
 
-/// A tokpack file of either kind.
+/// A tokpack file of any kind.
 enum Opened {
     Dataset(tokpack::Dataset),
     Plan(tokpack::Plan),
+    Overlay(tokpack::Overlay),
 }
 
-/// Opens a dataset or, failing that, a plan file; a file that is neither gets the dataset
-/// reader's error.
+/// Opens a dataset or, failing that, a plan or overlay file; a file that is none of them
+/// gets the dataset reader's error.
 fn open_any(path: &std::path::Path) -> anyhow::Result<Opened> {
     match tokpack::Dataset::open(path) {
         Ok(ds) => Ok(Opened::Dataset(ds)),
-        Err(e) => match tokpack::Plan::open(path) {
-            Ok(plan) => Ok(Opened::Plan(plan)),
-            Err(_) => Err(anyhow::anyhow!("{}: {e}", path.display())),
-        },
+        Err(e) => {
+            if let Ok(plan) = tokpack::Plan::open(path) {
+                return Ok(Opened::Plan(plan));
+            }
+            if let Ok(overlay) = tokpack::Overlay::open(path) {
+                return Ok(Opened::Overlay(overlay));
+            }
+            Err(anyhow::anyhow!("{}: {e}", path.display()))
+        }
     }
 }
 

@@ -28,6 +28,9 @@ pub struct RowArgs {
     /// Contiguous view: no target where the next token starts another document.
     #[arg(long)]
     mask_boundaries: bool,
+    /// An insertion overlay made by `tokpack insert` for this view (repeatable).
+    #[arg(long)]
+    overlay: Vec<PathBuf>,
     /// Contiguous view without a plan: drop or pad the last partial row.
     #[arg(long, default_value = "drop", value_parser = super::pack::parse_tail)]
     tail: Tail,
@@ -57,6 +60,13 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
         None => Rows::contiguous(&ds, &options),
     }
     .map_err(|e| anyhow!("{e}"))?;
+    let overlays = args
+        .overlay
+        .iter()
+        .map(|p| tokpack::Overlay::open(p).map_err(|e| anyhow!("{}: {e}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let refs: Vec<&tokpack::Overlay> = overlays.iter().collect();
+    let rows = rows.with_overlays(&refs).map_err(|e| anyhow!("{e}"))?;
     let mut buf = RowBuffers::with_seq_len(rows.seq_len());
     rows.row_into(args.index, &mut buf)
         .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;

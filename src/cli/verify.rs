@@ -23,6 +23,19 @@ pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
                 ds.num_tokens()
             );
         }
+        Opened::Overlay(overlay) => {
+            let report = overlay.verify().map_err(fail)?;
+            let i = overlay.info();
+            println!(
+                "ok: {}: overlay, {} insertions of {} tokens for rows of {}, {} sections, {} bytes verified",
+                path.display(),
+                i.insertions,
+                i.tokens,
+                i.view.seq_len,
+                report.sections,
+                report.bytes
+            );
+        }
         Opened::Plan(plan) => {
             let report = match dataset {
                 Some(d) => plan.verify_against(&super::open(d)?).map_err(fail)?,

@@ -9,11 +9,13 @@
 //! | 5.3 LOSS_MASK | [`loss_mask`] |
 //! | 5.4 METADATA | [`metadata`] |
 //! | 11. Plan files | [`plan`] |
+//! | 13. Overlay files | [`overlay`] |
 
 pub mod doc_offsets;
 pub mod header;
 pub mod loss_mask;
 pub mod metadata;
+pub mod overlay;
 pub mod plan;
 pub mod section_table;
 pub mod tokens;

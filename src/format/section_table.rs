@@ -57,22 +57,40 @@ pub enum SectionKind {
     PlanRows,
     /// Plan files: `(start, length)` pairs.
     PlanSegments,
+    /// Overlay files: insertion positions.
+    InsPositions,
+    /// Overlay files: payload offsets.
+    InsOffsets,
+    /// Overlay files: inserted tokens.
+    InsTokens,
+    /// Overlay files: per-insertion flags.
+    InsFlags,
 }
 
 impl SectionKind {
     /// All kinds this version knows.
-    pub const ALL: [SectionKind; 6] = [
+    pub const ALL: [SectionKind; 10] = [
         SectionKind::Tokens,
         SectionKind::DocOffsets,
         SectionKind::LossMask,
         SectionKind::Metadata,
         SectionKind::PlanRows,
         SectionKind::PlanSegments,
+        SectionKind::InsPositions,
+        SectionKind::InsOffsets,
+        SectionKind::InsTokens,
+        SectionKind::InsFlags,
     ];
 
-    /// Whether a dataset file may hold this kind (plan kinds are unknown there).
+    /// Whether a dataset file may hold this kind (plan and overlay kinds are unknown there).
     pub fn in_dataset(self) -> bool {
-        !matches!(self, SectionKind::PlanRows | SectionKind::PlanSegments)
+        matches!(
+            self,
+            SectionKind::Tokens
+                | SectionKind::DocOffsets
+                | SectionKind::LossMask
+                | SectionKind::Metadata
+        )
     }
 
     /// The number stored in `kind`.
@@ -84,6 +102,10 @@ impl SectionKind {
             SectionKind::Metadata => 4,
             SectionKind::PlanRows => 6,
             SectionKind::PlanSegments => 7,
+            SectionKind::InsPositions => 5,
+            SectionKind::InsOffsets => 8,
+            SectionKind::InsTokens => 9,
+            SectionKind::InsFlags => 10,
         }
     }
 
@@ -101,6 +123,10 @@ impl SectionKind {
             SectionKind::Metadata => "METADATA",
             SectionKind::PlanRows => "PLAN_ROWS",
             SectionKind::PlanSegments => "PLAN_SEGMENTS",
+            SectionKind::InsPositions => "INS_POSITIONS",
+            SectionKind::InsOffsets => "INS_OFFSETS",
+            SectionKind::InsTokens => "INS_TOKENS",
+            SectionKind::InsFlags => "INS_FLAGS",
         }
     }
 }
@@ -294,7 +320,9 @@ pub struct Sections {
 /// The element types each known kind allows (the kind table of spec section 4).
 fn allowed_dtypes(kind: SectionKind) -> &'static [DType] {
     match kind {
-        SectionKind::Tokens => &[DType::U8, DType::U16, DType::U32],
+        SectionKind::Tokens | SectionKind::InsTokens => &[DType::U8, DType::U16, DType::U32],
+        SectionKind::InsPositions | SectionKind::InsOffsets => &[DType::U64],
+        SectionKind::InsFlags => &[DType::U8],
         SectionKind::DocOffsets => &[DType::U64],
         SectionKind::LossMask => &[DType::U8],
         SectionKind::Metadata => &[DType::Bytes],

@@ -7,50 +7,16 @@ writer go the other way: the CLI must accept the valid ones and refuse the bad o
 """
 
 import json
-import os
-import re
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import catalog
 import tokpack
+from cli_tool import cli, error_code, needs_cli
 from json_values import differences
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def find_binary():
-    candidates = []
-    if os.environ.get("TOKPACK_BIN"):
-        candidates.append(Path(os.environ["TOKPACK_BIN"]))
-    candidates += [REPO / "target" / "release" / "tokpack", REPO / "target" / "debug" / "tokpack"]
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
-
-
-BINARY = find_binary()
-pytestmark = pytest.mark.skipif(
-    BINARY is None,
-    reason="no tokpack CLI: set TOKPACK_BIN or run `cargo build --release` in "
-    f"{REPO} (looked for target/release/tokpack and target/debug/tokpack)",
-)
-
-
-def cli(*args, check=True):
-    result = subprocess.run(
-        [str(BINARY), *map(str, args)], capture_output=True, text=True, timeout=60
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"`tokpack {' '.join(map(str, args))}` exited {result.returncode}:\n"
-            f"{result.stderr}{result.stdout}"
-        )
-    return result
+pytestmark = needs_cli
 
 
 def expected_dtype(vocab_size):
@@ -209,8 +175,7 @@ def cli_verify(tmp_path, name, data):
     path = tmp_path / f"{name}.tpk"
     path.write_bytes(data)
     result = cli("verify", path, check=False)
-    code = re.search(r"\[(\w+)\]\s*$", result.stderr)
-    return path, result, code.group(1) if code else None
+    return path, result, error_code(result)
 
 
 def _marks(name, known=KNOWN_CLI_DISAGREEMENTS):

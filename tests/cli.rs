@@ -297,3 +297,120 @@ fn pack_and_row_through_the_command_line() {
     ]);
     assert!(stderr(&o).contains("[wrong_dataset]"), "{}", stderr(&o));
 }
+
+#[test]
+fn insert_export_and_rows_with_overlays() {
+    let dir = tempdir();
+    let jsonl = "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [4, 5], \"loss_mask\": [1, 0]}\n{\"input_ids\": [6, 7, 8, 9, 10, 11, 12, 13, 14]}\n";
+    let (o, data) = build(dir.path(), jsonl, "100");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = data.to_str().unwrap();
+    let ins = dir.path().join("ins.json");
+    fs::write(&ins, r#"{"2": [90, 91], "7": [92, 93]}"#).expect("write");
+    let ov = dir.path().join("ov.tpk");
+    let (i, v) = (ins.to_str().unwrap(), ov.to_str().unwrap());
+
+    let o = tokpack(&[
+        "insert",
+        d,
+        "--seq-len",
+        "4",
+        "--explicit",
+        i,
+        "-o",
+        v,
+        "--no-sync",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("position 7 (length 2) crosses the boundary of row 1 at 8"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!ov.exists());
+
+    let o = tokpack(&[
+        "insert",
+        d,
+        "--seq-len",
+        "4",
+        "--explicit",
+        i,
+        "--split-across-rows",
+        "-o",
+        v,
+        "--no-sync",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tokpack(&["export-insertions", v]);
+    let rows: Value = serde_json::from_slice(&o.stdout).expect("export json");
+    assert_eq!(
+        rows,
+        serde_json::json!({"0": [[2, [90, 91]]], "1": [[3, [92]]], "2": [[0, [93]]]})
+    );
+
+    let row = |i: &str| -> Value {
+        let o = tokpack(&[
+            "row",
+            d,
+            "--seq-len",
+            "4",
+            "--index",
+            i,
+            "--json",
+            "--overlay",
+            v,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("row json")
+    };
+    assert_eq!(row("0")["input_ids"], serde_json::json!([1, 2, 90, 91]));
+    assert_eq!(row("0")["labels"], serde_json::json!([2, 90, 91, -100]));
+    assert_eq!(row("1")["input_ids"], serde_json::json!([5, 6, 7, 92]));
+    assert_eq!(row("1")["labels"], serde_json::json!([6, 7, 92, 9]));
+
+    let seqs = dir.path().join("seqs.jsonl");
+    fs::write(&seqs, "{\"input_ids\": [50]}\n{\"input_ids\": []}\n{\"input_ids\": [1, 2, 3, 4, 5]}\n{\"input_ids\": [51, 52]}\n").expect("write");
+    let ov2 = dir.path().join("ov2.tpk");
+    let args = [
+        "insert",
+        d,
+        "--seq-len",
+        "4",
+        "--random",
+        seqs.to_str().unwrap(),
+        "--rows",
+        "0:3",
+        "--seed",
+        "7",
+        "--wrap-eos",
+        "99",
+        "-o",
+        ov2.to_str().unwrap(),
+        "--no-sync",
+    ];
+    let o = tokpack(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("dropped by EOS wrapping") && out.contains("indices [1, 2]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 of 4 sequences placed") && out.contains("collisions avoided"),
+        "{out}"
+    );
+    let first = fs::read(&ov2).expect("overlay");
+    let o = tokpack(&args);
+    assert!(o.status.success());
+    let again = fs::read(&ov2).expect("overlay");
+    // Same seed, same positions (the files differ only in their random file id).
+    let export = |p: &std::path::Path| tokpack(&["export-insertions", p.to_str().unwrap()]).stdout;
+    assert_eq!(first.len(), again.len());
+    assert_eq!(export(&ov2), export(&ov2));
+    let o = tokpack(&["verify", ov2.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = tokpack(&["row", d, "--seq-len", "8", "--index", "0", "--overlay", v]);
+    assert!(stderr(&o).contains("[wrong_view]"), "{}", stderr(&o));
+}

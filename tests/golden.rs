@@ -7,6 +7,7 @@ mod common;
 
 use std::fs;
 
+use common::overlays::{invalid_overlay_cases, overlay_cases};
 use common::plans::{invalid_plan_cases, plan_cases};
 use common::*;
 use serde_json::{json, Value};
@@ -132,9 +133,63 @@ fn golden_vectors_are_current() {
             c.name, c.dataset, c.code, c.stage, c.why
         ));
     }
+    readme.push_str(
+        "\n## overlays/\n\nOverlay files (spec section 13). `NAME.json`: `dataset`, `plan` (the plan vector of the view, \
+         or null for the contiguous view without a plan), `seq_len`, `overlay` (the metadata object), `random` (how the \
+         random insertions were placed, spec 14: explicit insertions first, then the sequences, EOS-wrapped when \
+         `wrap_eos` is not null, into `rows` with `seed` and `max_tries`), `insertions` (the index grouped by row, 13.5) \
+         and `rows` (every row of the view with the overlay applied, 13.4).\n\n| name | dataset | view | insertions |\n|---|---|---|---|\n",
+    );
+    for c in overlay_cases() {
+        check_or_write(
+            &dir.join("overlays").join(format!("{}.tpk", c.name)),
+            &c.bytes,
+        );
+        check_or_write(
+            &dir.join("overlays").join(format!("{}.json", c.name)),
+            &pretty(&c.expected),
+        );
+        names.push(format!("overlays/{}", c.name));
+        let view = c
+            .plan
+            .clone()
+            .unwrap_or_else(|| format!("contiguous, L = {}", c.seq_len));
+        readme.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            c.name, c.dataset, view, c.expected["overlay"]["insertions"]
+        ));
+    }
+    readme.push_str(
+        "\n## overlays_invalid/\n\nEach must fail with `error` at `stage`: `open`, `verify`, or `bind` (using it with the \
+         contiguous view of `valid/u16_mask.tpk` at L = 16).\n\n| name | error | stage | what is wrong |\n|---|---|---|---|\n",
+    );
+    for c in invalid_overlay_cases() {
+        check_or_write(
+            &dir.join("overlays_invalid").join(format!("{}.tpk", c.name)),
+            &c.bytes,
+        );
+        let j = json!({"error": c.code, "stage": c.stage, "dataset": "valid/u16_mask.tpk", "seq_len": 16, "plan": null, "why": c.why});
+        check_or_write(
+            &dir.join("overlays_invalid")
+                .join(format!("{}.json", c.name)),
+            &pretty(&j),
+        );
+        names.push(format!("overlays_invalid/{}", c.name));
+        readme.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            c.name, c.code, c.stage, c.why
+        ));
+    }
     check_or_write(&dir.join("README.md"), readme.as_bytes());
     // No stray vectors that the catalogue no longer makes.
-    for sub in ["valid", "invalid", "plans", "plans_invalid"] {
+    for sub in [
+        "valid",
+        "invalid",
+        "plans",
+        "plans_invalid",
+        "overlays",
+        "overlays_invalid",
+    ] {
         // README.md sits one level up; only vectors live in these folders.
         for entry in fs::read_dir(dir.join(sub)).expect("vector dir") {
             let p = entry.expect("entry").path();
@@ -314,4 +369,93 @@ fn invalid_plan_vectors_fail_with_their_code() {
         );
     }
     assert_eq!(seen, invalid_plan_cases().len());
+}
+
+#[test]
+fn overlay_vectors_give_their_rows() {
+    let dir = vectors_dir();
+    let mut seen = 0;
+    for entry in fs::read_dir(dir.join("overlays")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "tpk") {
+            continue;
+        }
+        seen += 1;
+        let want: Value =
+            serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse");
+        let ds = tokpack::Dataset::open(dir.join(want["dataset"].as_str().expect("dataset")))
+            .expect("dataset");
+        let overlay =
+            tokpack::Overlay::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        overlay
+            .verify()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            Value::Object(overlay.export_rows().expect("export")),
+            want["insertions"]
+        );
+        let seq_len = want["seq_len"].as_u64().expect("seq_len");
+        let plan = want["plan"]
+            .as_str()
+            .map(|p| tokpack::Plan::open(dir.join(p)).expect("plan"));
+        let rows = match &plan {
+            Some(p) => tokpack::Rows::with_plan(&ds, p, &tokpack::RowOptions::new(seq_len)),
+            None => tokpack::Rows::contiguous(&ds, &tokpack::RowOptions::new(seq_len)),
+        }
+        .expect("rows")
+        .with_overlays(&[&overlay])
+        .expect("bind");
+        let mut buf = tokpack::RowBuffers::default();
+        let got: Vec<Value> = (0..rows.num_rows())
+            .map(|r| {
+                rows.row_into(r, &mut buf).expect("row");
+                json!({"input_ids": buf.input_ids, "labels": buf.labels, "position_ids": buf.position_ids, "cu_seqlens": buf.cu_seqlens, "loss_mask": buf.loss_mask})
+            })
+            .collect();
+        assert_eq!(json!(got), want["rows"], "{}", path.display());
+    }
+    assert_eq!(seen, overlay_cases().len());
+}
+
+#[test]
+fn invalid_overlay_vectors_fail_with_their_code() {
+    let dir = vectors_dir();
+    let ds = tokpack::Dataset::open(dir.join("valid/u16_mask.tpk")).expect("dataset");
+    let rows = tokpack::Rows::contiguous(&ds, &tokpack::RowOptions::new(16)).expect("rows");
+    let mut seen = 0;
+    for entry in fs::read_dir(dir.join("overlays_invalid")).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "tpk") {
+            continue;
+        }
+        seen += 1;
+        let want: Value =
+            serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse");
+        let err = match (
+            want["stage"].as_str().expect("stage"),
+            tokpack::Overlay::open(&path),
+        ) {
+            ("open", Err(e)) => e,
+            (stage, Err(e)) => panic!(
+                "{}: failed at open ({e}), must fail at {stage}",
+                path.display()
+            ),
+            ("open", Ok(_)) => panic!("{}: opened, must fail at open", path.display()),
+            ("verify", Ok(o)) => o.verify().expect_err("verify must fail"),
+            (_, Ok(o)) => {
+                let v = rows.view_binding();
+                o.check_binding(&ds, v.seq_len, v.plan_id, v.rows)
+                    .expect_err("binding must fail")
+            }
+        };
+        assert_eq!(
+            err.code().map(|c| c.as_str()),
+            want["error"].as_str(),
+            "{}: {err}",
+            path.display()
+        );
+    }
+    assert_eq!(seen, invalid_overlay_cases().len());
 }

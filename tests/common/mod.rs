@@ -6,6 +6,7 @@
 // The catalogues read best as one push per case, with setup statements between some of them.
 #![allow(clippy::vec_init_then_push)]
 
+pub mod overlays;
 pub mod plans;
 
 use std::path::{Path, PathBuf};
@@ -142,6 +143,10 @@ impl RawSection {
     }
     pub fn mask(bits: u64, bytes: Vec<u8>) -> RawSection {
         RawSection::new(3, 1, bits, bytes)
+    }
+    pub fn with_kind(mut self, kind: u32) -> RawSection {
+        self.kind = kind;
+        self
     }
     pub fn metadata(text: &str) -> RawSection {
         RawSection::new(4, 0, text.len() as u64, text.as_bytes().to_vec())

@@ -192,10 +192,10 @@ pub fn plan_from_offsets(
     options: &PlanOptions,
 ) -> Result<PackedPlan> {
     let l = options.seq_len;
-    if l == 0 || l > u64::from(u32::MAX) {
+    if l == 0 || l > plan::MAX_SEQ_LEN {
         return Err(Error::InvalidArgument(format!(
             "sequence length {l} is not between 1 and {}",
-            u32::MAX
+            plan::MAX_SEQ_LEN
         )));
     }
     let n_tokens = offsets.last().copied().unwrap_or(0);

@@ -141,10 +141,10 @@ fn default_pad<D: AsRef<[u8]>>(dataset: &Dataset<D>, options: &RowOptions) -> u3
 }
 
 fn check_seq_len(seq_len: u64) -> Result<usize> {
-    if seq_len == 0 || seq_len > u64::from(u32::MAX) {
+    let max = crate::format::plan::MAX_SEQ_LEN;
+    if seq_len == 0 || seq_len > max {
         return Err(Error::InvalidArgument(format!(
-            "sequence length {seq_len} is not between 1 and {}",
-            u32::MAX
+            "sequence length {seq_len} is not between 1 and {max}"
         )));
     }
     Ok(seq_len as usize)

@@ -414,3 +414,30 @@ fn insert_export_and_rows_with_overlays() {
     let o = tokpack(&["row", d, "--seq-len", "8", "--index", "0", "--overlay", v]);
     assert!(stderr(&o).contains("[wrong_view]"), "{}", stderr(&o));
 }
+
+#[test]
+fn verify_reports_plan_and_overlay_errors_with_their_own_codes() {
+    for sub in ["plans_invalid", "overlays_invalid"] {
+        for entry in fs::read_dir(vectors_dir().join(sub)).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "tpk") {
+                continue;
+            }
+            let want: Value =
+                serde_json::from_slice(&fs::read(path.with_extension("json")).expect("json"))
+                    .expect("parse");
+            if !matches!(want["stage"].as_str(), Some("open" | "verify")) {
+                continue;
+            }
+            let o = tokpack(&["verify", path.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(1), "{}", path.display());
+            let code = want["error"].as_str().expect("code");
+            assert!(
+                stderr(&o).contains(&format!("[{code}]")),
+                "{}: {}",
+                path.display(),
+                stderr(&o)
+            );
+        }
+    }
+}

@@ -4,6 +4,7 @@ mod build;
 mod get;
 mod info;
 mod insert;
+mod interop;
 mod pack;
 mod row;
 mod verify;
@@ -70,6 +71,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import Megatron-Core (.bin/.idx), nanoGPT (uint16 .bin) or OLMo-core (token and
+    /// label-mask arrays) files into one dataset.
+    Import(interop::ImportArgs),
+    /// Export a dataset as Megatron-Core (.bin/.idx), nanoGPT (uint16 .bin) or OLMo-core
+    /// (token and label-mask arrays) files.
+    Export(interop::ExportArgs),
 }
 
 /// Runs the parsed command line.
@@ -83,6 +90,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Insert(args) => insert::run(args),
         Command::ExportInsertions { file, output } => insert::export(&file, output.as_deref()),
         Command::Get { file, doc, json } => get::run(&file, doc, json),
+        Command::Import(args) => interop::import(args),
+        Command::Export(args) => interop::export(args),
     }
 }
 
@@ -93,21 +102,57 @@ enum Opened {
     Overlay(tokpack::Overlay),
 }
 
-/// Opens a dataset or, failing that, a plan or overlay file; a file that is none of them
-/// gets the dataset reader's error.
-fn open_any(path: &std::path::Path) -> anyhow::Result<Opened> {
-    match tokpack::Dataset::open(path) {
-        Ok(ds) => Ok(Opened::Dataset(ds)),
-        Err(e) => {
-            if let Ok(plan) = tokpack::Plan::open(path) {
-                return Ok(Opened::Plan(plan));
-            }
-            if let Ok(overlay) = tokpack::Overlay::open(path) {
-                return Ok(Opened::Overlay(overlay));
-            }
-            Err(anyhow::anyhow!("{}: {e}", path.display()))
-        }
+/// Which kind of tokpack file `path` holds, from its section kinds and, for a file with only
+/// a METADATA section, its `"file"` key. `None` when the header or table cannot be read (the
+/// dataset reader then reports why).
+fn detect_kind(path: &std::path::Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut head = [0u8; 64];
+    file.read_exact_at(&mut head, 0).ok()?;
+    let count = u64::from(u32::from_le_bytes(head[48..52].try_into().ok()?)).min(1024);
+    let mut prefix = vec![0u8; (64 + 64 * count).min(len) as usize];
+    file.read_exact_at(&mut prefix, 0).ok()?;
+    // Only the kinds in the table; every check is the chosen reader's.
+    let entries: Vec<(u32, u64, u64)> = (0..count as usize)
+        .filter_map(|i| {
+            let e = prefix.get(64 + 64 * i..128 + 64 * i)?;
+            let kind = u32::from_le_bytes(e[0..4].try_into().ok()?);
+            let offset = u64::from_le_bytes(e[8..16].try_into().ok()?);
+            let length = u64::from_le_bytes(e[16..24].try_into().ok()?);
+            Some((kind, offset, length))
+        })
+        .collect();
+    if entries.iter().any(|e| matches!(e.0, 5 | 8 | 9 | 10)) {
+        return Some("overlay");
     }
+    if entries.iter().any(|e| matches!(e.0, 6 | 7)) {
+        return Some("plan");
+    }
+    if entries.iter().any(|e| e.0 == 1) {
+        return Some("dataset");
+    }
+    let &(_, offset, length) = entries.iter().find(|e| e.0 == 4)?;
+    let mut meta = vec![0u8; length.min(1 << 24) as usize];
+    file.read_exact_at(&mut meta, offset).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&meta).ok()?;
+    match value.get("file").and_then(serde_json::Value::as_str) {
+        Some("plan") => Some("plan"),
+        Some("overlay") => Some("overlay"),
+        _ => Some("dataset"),
+    }
+}
+
+/// Opens a tokpack file of any kind with the reader its contents call for, so that a bad plan
+/// or overlay file is reported by the plan or overlay reader.
+fn open_any(path: &std::path::Path) -> anyhow::Result<Opened> {
+    let named = |e: tokpack::Error| anyhow::anyhow!("{}: {e}", path.display());
+    Ok(match detect_kind(path) {
+        Some("plan") => Opened::Plan(tokpack::Plan::open(path).map_err(named)?),
+        Some("overlay") => Opened::Overlay(tokpack::Overlay::open(path).map_err(named)?),
+        _ => Opened::Dataset(tokpack::Dataset::open(path).map_err(named)?),
+    })
 }
 
 /// Opens a dataset, naming the file in any error.

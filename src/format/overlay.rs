@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::metadata::{parse_strict, MAX_METADATA_BYTES};
-use super::plan::hex;
+use super::plan::{check_writer, hex, MAX_SEQ_LEN};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Section names, for messages.
@@ -114,6 +114,7 @@ impl OverlayInfo {
                 "\"file\" is not \"overlay\": this is not an overlay file".into(),
             ));
         }
+        check_writer(&top, bad)?;
         let Some(Value::Object(o)) = top.get("overlay") else {
             return Err(bad("no \"overlay\" object".into()));
         };
@@ -139,8 +140,10 @@ impl OverlayInfo {
             }
         };
         let seq_len = int("seq_len")?;
-        if seq_len == 0 {
-            return Err(bad("overlay.seq_len must be at least 1".into()));
+        if seq_len == 0 || seq_len > MAX_SEQ_LEN {
+            return Err(bad(format!(
+                "overlay.seq_len {seq_len} is not between 1 and {MAX_SEQ_LEN}"
+            )));
         }
         let vocab_size = int("vocab_size")?;
         if vocab_size == 0 || vocab_size > 1 << 32 {

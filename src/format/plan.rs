@@ -5,6 +5,17 @@ use serde_json::{json, Map, Value};
 use super::metadata::{parse_strict, MAX_METADATA_BYTES};
 use crate::error::{Error, ErrorCode, Result};
 
+/// The longest row a plan or overlay may describe: 2^24 tokens.
+pub const MAX_SEQ_LEN: u64 = 1 << 24;
+
+/// Checks the top-level `writer` key of a plan or overlay file: a string or null.
+pub(crate) fn check_writer(top: &Map<String, Value>, bad: impl Fn(String) -> Error) -> Result<()> {
+    match top.get("writer") {
+        None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
+        Some(v) => Err(bad(format!("writer must be a string or null, not {v}"))),
+    }
+}
+
 /// Section name of PLAN_ROWS, for messages.
 pub const ROWS: &str = "PLAN_ROWS";
 /// Section name of PLAN_SEGMENTS, for messages.
@@ -226,6 +237,7 @@ impl PlanInfo {
                 "\"file\" is not \"plan\": this is not a plan file".into()
             ));
         }
+        check_writer(&top, bad)?;
         let Some(Value::Object(p)) = top.get("plan") else {
             return Err(bad("no \"plan\" object".into()));
         };
@@ -276,8 +288,10 @@ impl PlanInfo {
             )
         };
         let seq_len = int("seq_len")?;
-        if seq_len == 0 {
-            return Err(bad("plan.seq_len must be at least 1".into()));
+        if seq_len == 0 || seq_len > MAX_SEQ_LEN {
+            return Err(bad(format!(
+                "plan.seq_len {seq_len} is not between 1 and {MAX_SEQ_LEN}"
+            )));
         }
         let info = PlanInfo {
             dataset_id,

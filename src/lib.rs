@@ -66,6 +66,7 @@ mod overlay;
 mod plan;
 mod read;
 mod rows;
+pub mod text;
 mod write;
 
 pub use aligned::AlignedBytes;

@@ -1,5 +1,3 @@
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -7,48 +5,73 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Deserialize;
 use serde_json::Value;
+use tokpack::text::{
+    build_text, detect_format, ChatTemplate, InputFormat, LossPolicy, RecordReader,
+    TextBuildOptions, Tokenizer,
+};
 use tokpack::{Writer, WriterOptions};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Pre-tokenized JSON lines, one document per line ("-" reads standard input).
-    input: PathBuf,
+    /// Input files, read in order ("-" reads standard input); .gz and .zst are decompressed.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
     /// Where to write the dataset.
     #[arg(short, long)]
     output: PathBuf,
-    /// Vocabulary size: every id must be below it. Chooses u8, u16 or u32 storage.
-    #[arg(long)]
-    vocab_size: u64,
-    /// Name of the tokenizer, stored in the metadata.
+    /// auto, tokens ({"input_ids": [...], "loss_mask": [...]}), jsonl (a text field),
+    /// text (plain text files) or chat ({"messages": [...]}); auto looks at the first line.
+    #[arg(long, default_value = "auto")]
+    input_format: String,
+    /// The tokenizer: cl100k_base, o200k_base, r50k_base, or a tokenizer.json path. For
+    /// pre-tokenized input it is only a name stored in the metadata.
     #[arg(long)]
     tokenizer: Option<String>,
-    /// Beginning-of-sequence id, stored in the metadata.
+    /// Vocabulary size: every id must be below it (default: the tokenizer's).
+    #[arg(long)]
+    vocab_size: Option<u64>,
+    /// The JSON field holding the text (jsonl input).
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    /// Split plain text files on this string (default: one document per file).
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// Beginning-of-sequence id: stored in the metadata, and put before every text or chat
+    /// document with --add-bos.
     #[arg(long)]
     bos_id: Option<u32>,
-    /// End-of-sequence id, stored in the metadata.
+    /// End-of-sequence id (default: the tokenizer's): stored in the metadata and appended to
+    /// every text or chat document unless --no-eos.
     #[arg(long)]
     eos_id: Option<u32>,
+    /// Put the BOS id before every text or chat document.
+    #[arg(long)]
+    add_bos: bool,
+    /// Do not append the EOS id to text or chat documents.
+    #[arg(long)]
+    no_eos: bool,
     /// Padding id, stored in the metadata.
     #[arg(long)]
     pad_id: Option<u32>,
+    /// Chat input: all (every token a target) or assistant_only.
+    #[arg(long, default_value = "all")]
+    loss_policy: String,
+    /// Chat template: text before each message, {role} replaced by the role.
+    #[arg(long, default_value = "<|im_start|>{role}\n")]
+    chat_start: String,
+    /// Chat template: text after each message.
+    #[arg(long, default_value = "<|im_end|>\n")]
+    chat_end: String,
     /// Extra metadata KEY=VALUE (VALUE is parsed as JSON, else kept as a string); repeatable.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     meta: Vec<String>,
-    /// A fixed 32-hex-digit dataset id, for reproducible output.
+    /// A fixed 32-hex-digit dataset id, for byte-identical output.
     #[arg(long, value_name = "HEX")]
     dataset_id: Option<String>,
     /// Skip fsync (faster; durability left to the kernel).
     #[arg(long)]
     no_sync: bool,
-}
-
-#[derive(Deserialize)]
-struct Line {
-    input_ids: Vec<u32>,
-    #[serde(default)]
-    loss_mask: Option<Vec<u8>>,
 }
 
 fn parse_id(hex: &str) -> anyhow::Result<[u8; 16]> {
@@ -65,11 +88,49 @@ fn parse_id(hex: &str) -> anyhow::Result<[u8; 16]> {
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut options = WriterOptions::new(args.vocab_size);
+    let format = match args.input_format.as_str() {
+        // Without a tokenizer only pre-tokenized input can be read: its parser then names
+        // what is wrong with the line.
+        "auto" if args.tokenizer.is_none() => InputFormat::Tokens,
+        "auto" => detect_format(&args.inputs[0], &args.text_field)?,
+        name => InputFormat::from_name(name).ok_or_else(|| {
+            anyhow!("--input-format {name:?}: use auto, tokens, jsonl, text or chat")
+        })?,
+    };
+    let loss = LossPolicy::from_name(&args.loss_policy).ok_or_else(|| {
+        anyhow!(
+            "--loss-policy {:?}: use all or assistant_only",
+            args.loss_policy
+        )
+    })?;
+    let tokenizer = match (&args.tokenizer, format) {
+        (Some(name), InputFormat::Tokens) => Tokenizer::load(name).ok(),
+        (Some(name), _) => Some(Tokenizer::load(name)?),
+        (None, InputFormat::Tokens) => None,
+        (None, _) => bail!(
+            "text input needs --tokenizer (cl100k_base, o200k_base, r50k_base or a tokenizer.json)"
+        ),
+    };
+    let vocab_size = args
+        .vocab_size
+        .or(tokenizer.as_ref().map(Tokenizer::vocab_size))
+        .ok_or_else(|| {
+            anyhow!("--vocab-size is needed for pre-tokenized input with no known tokenizer")
+        })?;
+
+    let mut options = WriterOptions::new(vocab_size);
     let m = &mut options.metadata;
-    m.tokenizer = args.tokenizer;
-    m.bos_id = args.bos_id;
-    m.eos_id = args.eos_id;
+    m.tokenizer = args.tokenizer.as_ref().map(|t| {
+        tokenizer
+            .as_ref()
+            .map_or(t.clone(), |k| k.name().to_owned())
+    });
+    m.bos_id = args
+        .bos_id
+        .or(tokenizer.as_ref().and_then(Tokenizer::bos_id));
+    m.eos_id = args
+        .eos_id
+        .or(tokenizer.as_ref().and_then(Tokenizer::eos_id));
     m.pad_id = args.pad_id;
     for kv in &args.meta {
         let (k, v) = kv
@@ -81,64 +142,47 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     options.dataset_id = args.dataset_id.as_deref().map(parse_id).transpose()?;
     options.sync = !args.no_sync;
 
-    let input_name = args.input.display().to_string();
-    let (reader, total): (Box<dyn Read>, Option<u64>) = if input_name == "-" {
-        (Box::new(std::io::stdin().lock()), None)
-    } else {
-        let f = File::open(&args.input).with_context(|| format!("opening {input_name}"))?;
-        let len = f.metadata().ok().map(|m| m.len());
-        (Box::new(f), len)
-    };
-    let progress = match total {
-        Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
-            )
-            .expect("can't fail: constant template"),
-        ),
-        None => ProgressBar::new_spinner(),
-    };
-    let mut input = BufReader::with_capacity(1 << 20, reader);
-    let mut writer = Writer::create(&args.output, options)
-        .with_context(|| format!("creating {}", args.output.display()))?;
-
-    let mut line = String::new();
-    let mut line_no = 0u64;
-    let mut read = 0u64;
-    let mut mask = Vec::new();
-    loop {
-        line.clear();
-        let n = input
-            .read_line(&mut line)
-            .with_context(|| format!("{input_name} line {}: reading", line_no + 1))?;
-        if n == 0 {
-            break;
+    let mut build = TextBuildOptions::new();
+    if format != InputFormat::Tokens {
+        if args.add_bos {
+            build.bos =
+                Some(options.metadata.bos_id.ok_or_else(|| {
+                    anyhow!("--add-bos needs --bos-id: the tokenizer has no BOS")
+                })?);
         }
-        line_no += 1;
-        read += n as u64;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = |what: String| anyhow!("{input_name} line {line_no}: {what}");
-        let doc: Line = serde_json::from_str(&line).map_err(|e| at(format!("{e}")))?;
-        let mask_ref = match &doc.loss_mask {
-            None => None,
-            Some(bits) => {
-                if let Some(i) = bits.iter().position(|&b| b > 1) {
-                    return Err(at(format!("loss_mask[{i}] is {}; use 0 or 1", bits[i])));
-                }
-                mask.clear();
-                mask.extend(bits.iter().map(|&b| b == 1));
-                Some(mask.as_slice())
-            }
-        };
-        writer
-            .push_document(&doc.input_ids, mask_ref)
-            .map_err(|e| at(e.to_string()))?;
-        if line_no % 4096 == 0 {
-            progress.set_position(read);
+        if !args.no_eos {
+            build.eos = options.metadata.eos_id;
         }
     }
+    build.tokenizer = tokenizer;
+    build.loss = loss;
+    build.chat = ChatTemplate {
+        start: args.chat_start.clone(),
+        end: args.chat_end.clone(),
+    };
+
+    let mut writer = Writer::create(&args.output, options)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let mut reader = RecordReader::new(
+        args.inputs.clone(),
+        format,
+        &args.text_field,
+        args.delimiter.clone(),
+    );
+    let progress = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .expect("can't fail: constant template"),
+    );
+    let report = build_text(&mut reader, &mut writer, &build, |r| {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        progress.set_message(format!(
+            "{} documents ({:.0}/s), {} tokens ({:.0}/s)",
+            r.documents,
+            r.documents as f64 / secs,
+            r.tokens,
+            r.tokens as f64 / secs
+        ));
+    })?;
     progress.finish_and_clear();
     let summary = writer
         .finish()
@@ -155,7 +199,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         },
-        summary.num_tokens as f64 / secs.max(1e-9)
+        report.tokens as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
 }

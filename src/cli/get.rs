@@ -4,7 +4,30 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-pub fn run(path: &Path, doc: u64, as_json: bool) -> anyhow::Result<ExitCode> {
+/// The tokenizer to decode a dataset with: the one named on the command line, else the one
+/// its metadata names.
+pub fn decoder(
+    ds: &tokpack::Dataset,
+    explicit: Option<&str>,
+) -> anyhow::Result<tokpack::text::Tokenizer> {
+    let name = explicit
+        .or(ds.metadata().tokenizer.as_deref())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the metadata names no tokenizer; pass --tokenizer NAME_OR_PATH to decode"
+            )
+        })?;
+    tokpack::text::Tokenizer::load(name)
+        .map_err(|e| anyhow::anyhow!("decoding: {e}; pass --tokenizer NAME_OR_PATH"))
+}
+
+pub fn run(
+    path: &Path,
+    doc: u64,
+    as_json: bool,
+    decode: bool,
+    tokenizer: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let ds = super::open(path)?;
     let tokens = ds
         .document(doc)
@@ -13,10 +36,21 @@ pub fn run(path: &Path, doc: u64, as_json: bool) -> anyhow::Result<ExitCode> {
     let mask = ds
         .document_loss_mask(doc)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let text = if decode {
+        Some(decoder(&ds, tokenizer)?.decode(&tokens)?)
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     if as_json {
-        serde_json::to_writer(&mut out, &json!({ "input_ids": tokens, "loss_mask": mask }))?;
+        let mut v = json!({ "input_ids": tokens, "loss_mask": mask });
+        if let Some(t) = &text {
+            v["text"] = json!(t);
+        }
+        serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
+    } else if let Some(t) = &text {
+        writeln!(out, "{t}")?;
     } else {
         let ids: Vec<String> = tokens.iter().map(u32::to_string).collect();
         writeln!(out, "document {doc}: {} tokens", tokens.len())?;

@@ -67,9 +67,15 @@ enum Command {
         /// Document index.
         #[arg(long)]
         doc: u64,
-        /// Print {"input_ids": [...], "loss_mask": [...]}.
+        /// Print {"input_ids": [...], "loss_mask": [...]} (and "text" with --decode).
         #[arg(long)]
         json: bool,
+        /// Print the document as text, decoded with the tokenizer the metadata names.
+        #[arg(long)]
+        decode: bool,
+        /// The tokenizer to decode with, when the metadata's is not built in.
+        #[arg(long)]
+        tokenizer: Option<String>,
     },
     /// Import Megatron-Core (.bin/.idx), nanoGPT (uint16 .bin) or OLMo-core (token and
     /// label-mask arrays) files into one dataset.
@@ -89,7 +95,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Row(args) => row::run(args),
         Command::Insert(args) => insert::run(args),
         Command::ExportInsertions { file, output } => insert::export(&file, output.as_deref()),
-        Command::Get { file, doc, json } => get::run(&file, doc, json),
+        Command::Get {
+            file,
+            doc,
+            json,
+            decode,
+            tokenizer,
+        } => get::run(&file, doc, json, decode, tokenizer.as_deref()),
         Command::Import(args) => interop::import(args),
         Command::Export(args) => interop::export(args),
     }

@@ -31,6 +31,12 @@ pub struct RowArgs {
     /// An insertion overlay made by `tokpack insert` for this view (repeatable).
     #[arg(long)]
     overlay: Vec<PathBuf>,
+    /// Also print the row's input_ids as text.
+    #[arg(long)]
+    decode: bool,
+    /// The tokenizer to decode with, when the metadata's is not built in.
+    #[arg(long)]
+    tokenizer: Option<String>,
     /// Contiguous view without a plan: drop or pad the last partial row.
     #[arg(long, default_value = "drop", value_parser = super::pack::parse_tail)]
     tail: Tail,
@@ -70,14 +76,22 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
     let mut buf = RowBuffers::with_seq_len(rows.seq_len());
     rows.row_into(args.index, &mut buf)
         .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
+    let text = if args.decode {
+        Some(super::get::decoder(&ds, args.tokenizer.as_deref())?.decode(&buf.input_ids)?)
+    } else {
+        None
+    };
     if args.json {
-        let v = json!({
+        let mut v = json!({
             "input_ids": buf.input_ids,
             "labels": buf.labels,
             "position_ids": buf.position_ids,
             "cu_seqlens": buf.cu_seqlens,
             "loss_mask": buf.loss_mask,
         });
+        if let Some(t) = &text {
+            v["text"] = json!(t);
+        }
         println!("{}", serde_json::to_string(&v)?);
     } else {
         println!(
@@ -107,6 +121,9 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
             "loss_mask:    {}",
             join(buf.loss_mask.iter().map(|x| x.to_string()).collect())
         );
+        if let Some(t) = &text {
+            println!("text:\n{t}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,7 @@ compile_error!("tokpack reads its little-endian sections as typed slices and sup
 mod aligned;
 mod error;
 pub mod format;
+pub mod interop;
 mod mmap;
 mod overlay;
 mod plan;

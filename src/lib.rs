@@ -67,6 +67,7 @@ mod overlay;
 mod plan;
 mod read;
 mod rows;
+pub mod stats;
 pub mod text;
 mod write;
 

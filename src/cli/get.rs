@@ -4,6 +4,45 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+/// Decodes `ids` of `ds` to text: through the remap in its metadata if it has one (its
+/// unk id reads as `<unk>`), with the tokenizer named on the command line or in the metadata.
+pub fn decode(
+    ds: &tokpack::Dataset,
+    explicit: Option<&str>,
+    ids: &[u32],
+) -> anyhow::Result<String> {
+    let Some(remap) = ds.metadata().extra.get("remap") else {
+        return Ok(decoder(ds, explicit)?.decode(ids)?);
+    };
+    let name = explicit
+        .or(remap["original_tokenizer"].as_str())
+        .ok_or_else(|| anyhow::anyhow!("pass --tokenizer to decode"))?;
+    let tokenizer = tokpack::text::Tokenizer::load(name)?;
+    let old: Vec<u32> = remap["old_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_u64())
+                .map(|v| v as u32)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = String::new();
+    let mut run = Vec::new();
+    for &id in ids {
+        match old.get(id as usize) {
+            Some(&o) => run.push(o),
+            None => {
+                text.push_str(&tokenizer.decode(&run)?);
+                run.clear();
+                text.push_str("<unk>");
+            }
+        }
+    }
+    text.push_str(&tokenizer.decode(&run)?);
+    Ok(text)
+}
+
 /// The tokenizer to decode a dataset with: the one named on the command line, else the one
 /// its metadata names.
 pub fn decoder(
@@ -37,7 +76,7 @@ pub fn run(
         .document_loss_mask(doc)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let text = if decode {
-        Some(decoder(&ds, tokenizer)?.decode(&tokens)?)
+        Some(self::decode(&ds, tokenizer, &tokens)?)
     } else {
         None
     };

@@ -7,6 +7,7 @@ mod insert;
 mod interop;
 mod pack;
 mod row;
+mod stats;
 mod verify;
 
 use std::path::PathBuf;
@@ -44,6 +45,22 @@ enum Command {
         #[arg(long)]
         dataset: Option<PathBuf>,
     },
+    /// Documents, tokens, document-length histogram, token frequencies, coverage of the top K.
+    Stats {
+        /// The dataset file.
+        file: PathBuf,
+        /// Print coverage and OOV rate of the K most frequent ids (default: a ladder of K).
+        #[arg(long)]
+        top: Option<usize>,
+        /// How many of the most frequent tokens to list.
+        #[arg(long, default_value_t = 20)]
+        show: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rewrite a dataset onto a compact vocabulary: the K most frequent ids become 0..K-1.
+    Remap(stats::RemapArgs),
     /// Cut a dataset into rows of L tokens and store the plan: contiguous, doc-aligned or
     /// best-fit decreasing.
     Pack(pack::PackArgs),
@@ -92,6 +109,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info { file, json } => info::run(&file, json),
         Command::Verify { file, dataset } => verify::run(&file, dataset.as_deref()),
         Command::Pack(args) => pack::run(args),
+        Command::Stats {
+            file,
+            top,
+            show,
+            json,
+        } => stats::run(&file, top, show, json),
+        Command::Remap(args) => stats::remap(args),
         Command::Row(args) => row::run(args),
         Command::Insert(args) => insert::run(args),
         Command::ExportInsertions { file, output } => insert::export(&file, output.as_deref()),

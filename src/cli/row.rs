@@ -77,7 +77,11 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
     rows.row_into(args.index, &mut buf)
         .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let text = if args.decode {
-        Some(super::get::decoder(&ds, args.tokenizer.as_deref())?.decode(&buf.input_ids)?)
+        Some(super::get::decode(
+            &ds,
+            args.tokenizer.as_deref(),
+            &buf.input_ids,
+        )?)
     } else {
         None
     };

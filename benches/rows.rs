@@ -174,11 +174,14 @@ fn row_latency(c: &mut Criterion) {
             black_box(s)
         })
     });
+    let mut scratch = Vec::new();
     g.bench_function("contiguous_tokens_zero_copy", |b| {
         b.iter(|| {
             let mut s = 0u64;
             for &i in &rows_c {
-                let row = contiguous.contiguous_tokens(black_box(i)).expect("row");
+                let row = contiguous
+                    .contiguous_tokens(black_box(i), &mut scratch)
+                    .expect("row");
                 s += u64::from(row.get(0).unwrap_or(0)) + u64::from(row.get(2048).unwrap_or(0));
             }
             black_box(s)

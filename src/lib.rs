@@ -59,6 +59,7 @@
 compile_error!("tokpack reads its little-endian sections as typed slices and supports little-endian targets only");
 
 mod aligned;
+mod corpus;
 mod error;
 pub mod format;
 pub mod interop;
@@ -72,6 +73,7 @@ pub mod text;
 mod write;
 
 pub use aligned::AlignedBytes;
+pub use corpus::Corpus;
 pub use error::{Error, ErrorCode, FormatError, Result};
 pub use format::loss_mask::LossMask;
 pub use format::metadata::Metadata;

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use zerocopy::{FromBytes, IntoBytes};
 
+use crate::corpus::Corpus;
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::crc32;
 use crate::format::header::{Header, HEADER_LEN};
@@ -19,7 +20,7 @@ use crate::format::section_table::{
 };
 use crate::format::tokens::{max_vocab, TokenSlice};
 use crate::mmap::MappedFile;
-use crate::read::{Dataset, VerifyReport};
+use crate::read::VerifyReport;
 use crate::write::{random_id, write_small_file, Part};
 
 fn bad_overlay(section: &str, offset: Option<u64>, detail: String) -> Error {
@@ -635,18 +636,18 @@ impl<D: AsRef<[u8]>> Overlay<D> {
     }
 
     /// Refuses a dataset or view other than the ones the overlay was made for (spec 13.2).
-    pub fn check_binding<E: AsRef<[u8]>>(
+    pub fn check_binding<C: Corpus>(
         &self,
-        dataset: &Dataset<E>,
+        dataset: &C,
         seq_len: u64,
         plan_id: Option<[u8; 16]>,
         rows: u64,
     ) -> Result<()> {
         let v = &self.info.view;
-        if v.dataset_id != dataset.dataset_id()
+        if v.dataset_id != dataset.corpus_id()
             || v.dataset_tokens != dataset.num_tokens()
             || v.dataset_documents != dataset.num_documents()
-            || self.dtype != dataset.dtype()
+            || self.dtype != dataset.token_dtype()
         {
             return Err(Error::format(
                 ErrorCode::WrongDataset,
@@ -655,7 +656,7 @@ impl<D: AsRef<[u8]>> Overlay<D> {
                 format!(
                     "the overlay was made for dataset {} ({} tokens, {} documents), not for dataset {} ({} tokens, {} documents, {})",
                     hex(&v.dataset_id), v.dataset_tokens, v.dataset_documents,
-                    hex(&dataset.dataset_id()), dataset.num_tokens(), dataset.num_documents(), dataset.dtype().name()
+                    hex(&dataset.corpus_id()), dataset.num_tokens(), dataset.num_documents(), dataset.token_dtype().name()
                 ),
             ));
         }
@@ -846,17 +847,17 @@ pub fn check_disjoint<D: AsRef<[u8]>>(overlays: &[&Overlay<D>]) -> Result<()> {
 }
 
 /// The binding of a dataset and a view, for building an overlay.
-pub fn view_binding<D: AsRef<[u8]>>(
-    dataset: &Dataset<D>,
+pub fn view_binding<C: Corpus>(
+    dataset: &C,
     seq_len: u64,
     plan_id: Option<[u8; 16]>,
     rows: u64,
 ) -> ViewBinding {
     ViewBinding {
-        dataset_id: dataset.dataset_id(),
+        dataset_id: dataset.corpus_id(),
         dataset_tokens: dataset.num_tokens(),
         dataset_documents: dataset.num_documents(),
-        vocab_size: dataset.vocab_size(),
+        vocab_size: dataset.corpus_metadata().vocab_size,
         seq_len,
         plan_id,
         rows,

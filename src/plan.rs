@@ -5,6 +5,7 @@ use std::path::Path;
 
 use zerocopy::FromBytes;
 
+use crate::corpus::Corpus;
 use crate::error::{Error, ErrorCode, Result};
 use crate::format::header::Header;
 use crate::format::plan::{self, contiguous_rows, hex, LongDocs, PlanInfo, Strategy, Tail};
@@ -14,7 +15,7 @@ use crate::format::section_table::{
 };
 use crate::format::{crc32, header::HEADER_LEN};
 use crate::mmap::MappedFile;
-use crate::read::{Dataset, VerifyReport};
+use crate::read::VerifyReport;
 use crate::write::{write_small_file, Part};
 
 /// How to cut a dataset into rows.
@@ -352,12 +353,9 @@ fn best_fit_decreasing(pieces: &[Piece], l: u64) -> (Vec<u64>, Vec<u64>) {
     (rows, segments)
 }
 
-/// Makes the plan for `dataset`.
-pub fn make_plan<D: AsRef<[u8]>>(
-    dataset: &Dataset<D>,
-    options: &PlanOptions,
-) -> Result<PackedPlan> {
-    plan_from_offsets(dataset.doc_offsets(), dataset.dataset_id(), options)
+/// Makes the plan for `dataset` (a dataset file or a manifest's shards).
+pub fn make_plan<C: Corpus>(dataset: &C, options: &PlanOptions) -> Result<PackedPlan> {
+    plan_from_offsets(&dataset.all_offsets()?, dataset.corpus_id(), options)
 }
 
 impl PackedPlan {
@@ -572,9 +570,9 @@ impl<D: AsRef<[u8]>> Plan<D> {
     }
 
     /// Refuses a dataset other than the one the plan was made for (spec 11.4).
-    pub fn check_dataset<E: AsRef<[u8]>>(&self, dataset: &Dataset<E>) -> Result<()> {
+    pub fn check_dataset<C: Corpus>(&self, dataset: &C) -> Result<()> {
         let i = &self.info;
-        if i.dataset_id != dataset.dataset_id()
+        if i.dataset_id != dataset.corpus_id()
             || i.dataset_tokens != dataset.num_tokens()
             || i.dataset_documents != dataset.num_documents()
         {
@@ -587,7 +585,7 @@ impl<D: AsRef<[u8]>> Plan<D> {
                     hex(&i.dataset_id),
                     i.dataset_tokens,
                     i.dataset_documents,
-                    hex(&dataset.dataset_id()),
+                    hex(&dataset.corpus_id()),
                     dataset.num_tokens(),
                     dataset.num_documents()
                 ),
@@ -650,10 +648,10 @@ impl<D: AsRef<[u8]>> Plan<D> {
 
     /// [`verify`](Plan::verify), then checks the plan against its dataset: the binding, and
     /// every segment inside one document.
-    pub fn verify_against<E: AsRef<[u8]>>(&self, dataset: &Dataset<E>) -> Result<VerifyReport> {
+    pub fn verify_against<C: Corpus>(&self, dataset: &C) -> Result<VerifyReport> {
         let report = self.verify()?;
         self.check_dataset(dataset)?;
-        let offsets = dataset.doc_offsets();
+        let offsets = dataset.all_offsets()?;
         for (k, pair) in self.segments().chunks_exact(2).enumerate() {
             let (start, len) = (pair[0], pair[1]);
             // The document holding `start`: the last offset <= start among non-empty ones.

@@ -1,13 +1,12 @@
 //! Training rows (spec section 12): `input_ids`, `labels`, `position_ids`, `cu_seqlens` and
 //! `loss_mask` for row `i` of a view, written into buffers the caller owns.
 
+use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::format::plan::{contiguous_rows, Strategy, Tail};
 use crate::format::tokens::{Token, TokenSlice};
 use crate::overlay::{check_disjoint, InsertionIndex, Overlay};
 use crate::plan::{row_length, row_segment_range, Plan};
-use crate::read::Dataset;
-use crate::DType;
 
 /// The label of a position with no target.
 pub const IGNORE_INDEX: i64 = -100;
@@ -25,6 +24,10 @@ pub struct RowBuffers {
     pub cu_seqlens: Vec<u32>,
     /// 1 where `labels` is a target, else 0.
     pub loss_mask: Vec<u8>,
+    /// Tokens gathered across shard boundaries.
+    scratch: Vec<u32>,
+    /// Document starts inside the row.
+    starts: Vec<u64>,
 }
 
 impl RowBuffers {
@@ -36,6 +39,8 @@ impl RowBuffers {
             position_ids: Vec::with_capacity(seq_len),
             cu_seqlens: Vec::with_capacity(16),
             loss_mask: Vec::with_capacity(seq_len + 1),
+            scratch: Vec::new(),
+            starts: Vec::new(),
         }
     }
 
@@ -66,6 +71,30 @@ impl RowBuffers {
             self.labels[at..].fill(IGNORE_INDEX);
             self.loss_mask[at..].fill(0);
             self.run(at, l - at);
+        }
+    }
+
+    /// `input_ids[at..]` from `tokens`, widened.
+    fn copy_ids(&mut self, at: usize, tokens: TokenSlice<'_>) {
+        fn go<T: Token>(out: &mut [u32], s: &[T]) {
+            for (d, &t) in out.iter_mut().zip(s) {
+                *d = t.into();
+            }
+        }
+        let out = &mut self.input_ids[at..at + tokens.len()];
+        match tokens {
+            TokenSlice::U8(s) => go(out, s),
+            TokenSlice::U16(s) => go(out, s),
+            TokenSlice::U32(s) => go(out, s),
+        }
+    }
+
+    /// `labels[at..at + n]` from `targets` where `loss_mask` is 1, else [`IGNORE_INDEX`].
+    fn labels_from(&mut self, at: usize, targets: TokenSlice<'_>) {
+        match targets {
+            TokenSlice::U8(s) => self.labels_from_mask(at, s),
+            TokenSlice::U16(s) => self.labels_from_mask(at, s),
+            TokenSlice::U32(s) => self.labels_from_mask(at, s),
         }
     }
 
@@ -121,10 +150,11 @@ enum Source<'p> {
     },
 }
 
-/// The rows of a dataset in one view: contiguous, or as a stored plan cuts them.
+/// The rows of a dataset (or a manifest's shards) in one view: contiguous, or as a stored
+/// plan cuts them.
 #[derive(Debug)]
-pub struct Rows<'d, 'p, D> {
-    dataset: &'d Dataset<D>,
+pub struct Rows<'d, 'p, C> {
+    dataset: &'d C,
     source: Source<'p>,
     plan_info: Option<&'p crate::format::plan::PlanInfo>,
     plan_id: Option<[u8; 16]>,
@@ -135,8 +165,8 @@ pub struct Rows<'d, 'p, D> {
     mask_boundaries: bool,
 }
 
-fn default_pad<D: AsRef<[u8]>>(dataset: &Dataset<D>, options: &RowOptions) -> u32 {
-    let m = dataset.metadata();
+fn default_pad<C: Corpus>(dataset: &C, options: &RowOptions) -> u32 {
+    let m = dataset.corpus_metadata();
     options.pad_id.or(m.pad_id).or(m.eos_id).unwrap_or(0)
 }
 
@@ -150,9 +180,9 @@ fn check_seq_len(seq_len: u64) -> Result<usize> {
     Ok(seq_len as usize)
 }
 
-impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
+impl<'d, 'p, C: Corpus> Rows<'d, 'p, C> {
     /// The contiguous view (spec 12.1): row `i` is the stream `[i*L, i*L + L + 1)`.
-    pub fn contiguous(dataset: &'d Dataset<D>, options: &RowOptions) -> Result<Rows<'d, 'p, D>> {
+    pub fn contiguous(dataset: &'d C, options: &RowOptions) -> Result<Rows<'d, 'p, C>> {
         let seq_len = check_seq_len(options.seq_len)?;
         Ok(Rows {
             dataset,
@@ -169,10 +199,10 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
 
     /// The view a stored plan defines; refuses a plan made for another dataset.
     pub fn with_plan<P: AsRef<[u8]>>(
-        dataset: &'d Dataset<D>,
+        dataset: &'d C,
         plan: &'p Plan<P>,
         options: &RowOptions,
-    ) -> Result<Rows<'d, 'p, D>> {
+    ) -> Result<Rows<'d, 'p, C>> {
         plan.check_dataset(dataset)?;
         let info = plan.info();
         let seq_len = check_seq_len(info.seq_len)?;
@@ -201,7 +231,7 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
     pub fn with_overlays<O: AsRef<[u8]>>(
         mut self,
         overlays: &[&'p Overlay<O>],
-    ) -> Result<Rows<'d, 'p, D>> {
+    ) -> Result<Rows<'d, 'p, C>> {
         for o in overlays {
             o.check_binding(self.dataset, self.seq_len as u64, self.plan_id, self.n_rows)?;
         }
@@ -242,36 +272,31 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
     }
 
     /// Contiguous view only: the row's `L + 1` tokens (fewer in a padded last row) as a
-    /// slice of the mapping, no copy.
+    /// slice of the mapping, no copy (gathered into `scratch` when the row crosses shards).
     #[inline]
-    pub fn contiguous_tokens(&self, i: u64) -> Result<TokenSlice<'d>> {
+    pub fn contiguous_tokens<'a>(
+        &'a self,
+        i: u64,
+        scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>> {
         if !matches!(self.source, Source::Contiguous) {
             return Err(Error::InvalidArgument(
                 "token slices are for the contiguous view; use row_into".into(),
             ));
         }
         self.check_row(i)?;
-        let n = self.dataset.num_tokens() as usize;
-        let start = i as usize * self.seq_len;
-        let end = (start + self.seq_len + 1).min(n);
-        Ok(self.dataset.tokens().slice(start..end))
+        let n = self.dataset.num_tokens();
+        let start = i * self.seq_len as u64;
+        let end = (start + self.seq_len as u64 + 1).min(n);
+        self.dataset.tokens_in(start..end, scratch)
     }
 
     /// Fills `out` with row `i` (spec 12).
     pub fn row_into(&self, i: u64, out: &mut RowBuffers) -> Result<()> {
         self.check_row(i)?;
-        match self.dataset.dtype() {
-            DType::U8 => self.fill::<u8>(i, out),
-            DType::U16 => self.fill::<u16>(i, out),
-            _ => self.fill::<u32>(i, out),
-        }
-    }
-
-    fn fill<T: Token>(&self, i: u64, out: &mut RowBuffers) -> Result<()> {
-        let tokens: &[T] = self.dataset.tokens_as::<T>()?;
         let used = match self.source {
-            Source::Contiguous => self.fill_contiguous(tokens, i, out)?,
-            Source::Plan { rows, segments } => self.fill_plan(tokens, rows, segments, i, out)?,
+            Source::Contiguous => self.fill_contiguous(i, out)?,
+            Source::Plan { rows, segments } => self.fill_plan(rows, segments, i, out)?,
         };
         if !self.overlays.is_empty() {
             self.apply_overlays(i, used, out)?;
@@ -281,21 +306,19 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
 
     /// Whether position `j` of row `i` has a target by the structure of its view (spec 13.4):
     /// `used` is the number of targets (contiguous) or of non-padding positions (plan).
-    fn has_target(&self, i: u64, j: usize, used: usize, out: &RowBuffers) -> bool {
+    fn has_target(&self, i: u64, j: usize, used: usize, out: &RowBuffers) -> Result<bool> {
         if j + 1 >= self.seq_len {
-            return false;
+            return Ok(false);
         }
-        match self.source {
+        Ok(match self.source {
             Source::Contiguous => {
                 let q = i * self.seq_len as u64 + j as u64 + 1;
-                j < used
-                    && !(self.mask_boundaries
-                        && self.dataset.doc_offsets().binary_search(&q).is_ok())
+                j < used && !(self.mask_boundaries && self.dataset.is_doc_start(q)?)
             }
             Source::Plan { .. } => {
                 j + 1 < used && out.cu_seqlens.binary_search(&((j + 1) as u32)).is_err()
             }
-        }
+        })
     }
 
     fn apply_overlays(&self, i: u64, used: usize, out: &mut RowBuffers) -> Result<()> {
@@ -306,11 +329,9 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
                 let (p, tokens, target) = index.get(k)?;
                 let o = (p - from) as usize;
                 let len = tokens.len();
-                for t in 0..len {
-                    out.input_ids[o + t] = tokens.get(t).expect("can't fail: t < len");
-                }
+                out.copy_ids(o, tokens);
                 for j in o.saturating_sub(1)..o + len - 1 {
-                    if self.has_target(i, j, used, out) {
+                    if self.has_target(i, j, used, out)? {
                         out.loss_mask[j] = u8::from(target);
                         out.labels[j] = if target {
                             i64::from(out.input_ids[j + 1])
@@ -324,59 +345,53 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
         Ok(())
     }
 
-    fn fill_contiguous<T: Token>(
-        &self,
-        tokens: &[T],
-        i: u64,
-        out: &mut RowBuffers,
-    ) -> Result<usize> {
+    fn fill_contiguous(&self, i: u64, out: &mut RowBuffers) -> Result<usize> {
         let l = self.seq_len;
-        let n = tokens.len();
-        let start = i as usize * l;
+        let n = self.dataset.num_tokens();
+        let start = i * l as u64;
         out.start(l);
-        let real = n.saturating_sub(start).min(l);
-        for (d, &t) in out.input_ids[..real]
-            .iter_mut()
-            .zip(&tokens[start..start + real])
-        {
-            *d = t.into();
-        }
-        // Targets: the tokens start+1 .. start+L+1 that exist. The loss mask says which
-        // positions train; labels follow from it.
-        let targets = n.saturating_sub(start + 1).min(l);
-        self.target_bits(start as u64 + 1, 0, targets, out)?;
+        let real = n.saturating_sub(start).min(l as u64) as usize;
+        // Targets: the tokens start+1 .. start+L+1 that exist.
+        let targets = n.saturating_sub(start + 1).min(l as u64) as usize;
+        let mut scratch = std::mem::take(&mut out.scratch);
+        let span = (real + 1).min((n - start) as usize);
+        let tokens = self
+            .dataset
+            .tokens_in(start..start + span as u64, &mut scratch)?;
+        out.copy_ids(0, tokens.slice(0..real));
+        // The loss mask says which positions train; labels follow from it.
+        self.target_bits(start + 1, 0, targets, out)?;
         out.loss_mask[targets..real].fill(0);
         // Runs start at the row start, at document starts inside the row, and at padding.
-        let offsets = self.dataset.doc_offsets();
-        let first = offsets.partition_point(|&o| o <= start as u64);
+        let mut starts = std::mem::take(&mut out.starts);
+        starts.clear();
+        self.dataset
+            .doc_starts_in(start, start + l as u64, &mut starts)?;
         let mut run_start = 0usize;
-        for &o in &offsets[first..] {
-            let o = o as usize;
-            if o > start + l {
-                break;
-            }
+        for &o in &starts {
+            let j = (o - start) as usize;
             if self.mask_boundaries {
-                // Position o - start - 1 predicts token o, the first of another document.
-                out.loss_mask[o - start - 1] = 0;
+                // Position j - 1 predicts token o, the first of another document.
+                out.loss_mask[j - 1] = 0;
             }
-            let j = o - start;
             if j < real && j > run_start {
                 out.run(run_start, j - run_start);
                 run_start = j;
             }
         }
-        out.labels_from_mask(0, &tokens[start + 1..start + 1 + targets]);
+        out.labels_from(0, tokens.slice(1..1 + targets));
         out.labels[targets..real].fill(IGNORE_INDEX);
         if real > run_start {
             out.run(run_start, real - run_start);
         }
         out.pad(real, self.pad_id);
+        out.scratch = scratch;
+        out.starts = starts;
         Ok(targets)
     }
 
-    fn fill_plan<T: Token>(
+    fn fill_plan(
         &self,
-        tokens: &[T],
         rows: &[u64],
         segments: &[u64],
         i: u64,
@@ -390,21 +405,21 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
         let (a, b) = row_segment_range(rows, segments, i)?;
         let l = self.seq_len;
         out.start(l);
+        let mut scratch = std::mem::take(&mut out.scratch);
         let mut at = 0usize;
         for k in a..b {
-            let (s, len) = (segments[2 * k] as usize, segments[2 * k + 1] as usize);
-            let seg = &tokens[s..s + len];
-            for (d, &t) in out.input_ids[at..at + len].iter_mut().zip(seg) {
-                *d = t.into();
-            }
+            let (s, len) = (segments[2 * k], segments[2 * k + 1] as usize);
+            let seg = self.dataset.tokens_in(s..s + len as u64, &mut scratch)?;
+            out.copy_ids(at, seg);
             // Every token but the last has its successor in the segment as target.
-            self.target_bits(s as u64 + 1, at, len - 1, out)?;
+            self.target_bits(s + 1, at, len - 1, out)?;
             out.loss_mask[at + len - 1] = 0;
-            out.labels_from_mask(at, &seg[1..]);
+            out.labels_from(at, seg.slice(1..len));
             out.labels[at + len - 1] = IGNORE_INDEX;
             out.run(at, len);
             at += len;
         }
+        out.scratch = scratch;
         out.pad(at, self.pad_id);
         Ok(at)
     }
@@ -416,6 +431,6 @@ impl<'d, 'p, D: AsRef<[u8]>> Rows<'d, 'p, D> {
             return Ok(());
         }
         self.dataset
-            .loss_mask_into(first, &mut out.loss_mask[at..at + n])
+            .mask_into(first, &mut out.loss_mask[at..at + n])
     }
 }

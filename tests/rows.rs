@@ -142,7 +142,7 @@ proptest! {
         for r in 0..rows.num_rows() {
             rows.row_into(r, &mut buf).expect("row");
             prop_assert_eq!(got(&buf), contiguous_row(&flat, l as usize, r as usize, mask_boundaries), "row {}", r);
-            let slice = rows.contiguous_tokens(r).expect("slice").to_vec_u32();
+            let slice = rows.contiguous_tokens(r, &mut Vec::new()).expect("slice").to_vec_u32();
             let start = (r * l) as usize;
             let end = (start + l as usize + 1).min(flat.tokens.len());
             prop_assert_eq!(slice, flat.tokens[start..end].to_vec());

@@ -106,7 +106,7 @@ fn write_overlay(o: &tokpack::PackedOverlay) -> Vec<u8> {
     bytes
 }
 
-fn rows_json(rows: &Rows<'_, '_, AlignedBytes>) -> Vec<Value> {
+fn rows_json(rows: &Rows<'_, '_, Dataset<AlignedBytes>>) -> Vec<Value> {
     let mut buf = tokpack::RowBuffers::default();
     (0..rows.num_rows())
         .map(|r| {

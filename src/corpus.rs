@@ -1,0 +1,106 @@
+//! What views, plans and overlays need from a token stream: one dataset file, or the shards
+//! of a manifest read as one.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::format::metadata::Metadata;
+use crate::format::section_table::DType;
+use crate::format::tokens::TokenSlice;
+use crate::read::Dataset;
+
+/// A token stream cut into documents, with a loss mask and metadata, addressed by global
+/// token and document indexes: a [`Dataset`] or a [`Manifest`](crate::Manifest).
+pub trait Corpus {
+    /// The id plans and overlays bind to.
+    fn corpus_id(&self) -> [u8; 16];
+    /// Number of tokens.
+    fn num_tokens(&self) -> u64;
+    /// Number of documents.
+    fn num_documents(&self) -> u64;
+    /// Element type of the tokens.
+    fn token_dtype(&self) -> DType;
+    /// The metadata (of the first shard, for a manifest).
+    fn corpus_metadata(&self) -> &Metadata;
+    /// Whether any token may have a loss-mask bit of 0.
+    fn has_mask(&self) -> bool;
+    /// Tokens `range`: borrowed when they lie in one file, else gathered into `scratch`.
+    fn tokens_in<'a>(
+        &'a self,
+        range: Range<u64>,
+        scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>>;
+    /// Loss-mask bits of tokens `start .. start + out.len()` as 0/1 (ones where no mask).
+    fn mask_into(&self, start: u64, out: &mut [u8]) -> Result<()>;
+    /// Appends to `out` every document start `p` with `from < p <= to`, in order.
+    fn doc_starts_in(&self, from: u64, to: u64, out: &mut Vec<u64>) -> Result<()>;
+    /// Whether a document starts at token `p`.
+    fn is_doc_start(&self, p: u64) -> Result<bool>;
+    /// All `num_documents() + 1` document offsets.
+    fn all_offsets(&self) -> Result<Cow<'_, [u64]>>;
+}
+
+impl<D: AsRef<[u8]>> Corpus for Dataset<D> {
+    fn corpus_id(&self) -> [u8; 16] {
+        self.dataset_id()
+    }
+
+    fn num_tokens(&self) -> u64 {
+        Dataset::num_tokens(self)
+    }
+
+    fn num_documents(&self) -> u64 {
+        Dataset::num_documents(self)
+    }
+
+    fn token_dtype(&self) -> DType {
+        self.dtype()
+    }
+
+    fn corpus_metadata(&self) -> &Metadata {
+        self.metadata()
+    }
+
+    fn has_mask(&self) -> bool {
+        self.has_loss_mask()
+    }
+
+    #[inline]
+    fn tokens_in<'a>(
+        &'a self,
+        range: Range<u64>,
+        _scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>> {
+        let n = Dataset::num_tokens(self);
+        if range.start > range.end || range.end > n {
+            return Err(Error::IndexOutOfRange {
+                what: "token",
+                index: range.end,
+                len: n,
+            });
+        }
+        Ok(self
+            .tokens()
+            .slice(range.start as usize..range.end as usize))
+    }
+
+    fn mask_into(&self, start: u64, out: &mut [u8]) -> Result<()> {
+        self.loss_mask_into(start, out)
+    }
+
+    fn doc_starts_in(&self, from: u64, to: u64, out: &mut Vec<u64>) -> Result<()> {
+        let offsets = self.doc_offsets();
+        let first = offsets.partition_point(|&o| o <= from);
+        out.extend(offsets[first..].iter().copied().take_while(|&o| o <= to));
+        Ok(())
+    }
+
+    fn is_doc_start(&self, p: u64) -> Result<bool> {
+        Ok(self.doc_offsets().binary_search(&p).is_ok())
+    }
+
+    fn all_offsets(&self) -> Result<Cow<'_, [u64]>> {
+        Ok(Cow::Borrowed(self.doc_offsets()))
+    }
+}

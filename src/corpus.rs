@@ -104,3 +104,130 @@ impl<D: AsRef<[u8]>> Corpus for Dataset<D> {
         Ok(Cow::Borrowed(self.doc_offsets()))
     }
 }
+
+/// A dataset file or a manifest, chosen by path: a `.json` path is a manifest.
+#[derive(Debug)]
+pub enum AnyCorpus {
+    /// One dataset file.
+    Dataset(Dataset),
+    /// A manifest of shards.
+    Manifest(crate::Manifest),
+}
+
+impl AnyCorpus {
+    /// Opens `path` as a manifest when it ends in `.json`, else as a dataset file.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<AnyCorpus> {
+        let path = path.as_ref();
+        if path.extension().is_some_and(|e| e == "json") {
+            Ok(AnyCorpus::Manifest(crate::Manifest::open(path)?))
+        } else {
+            Ok(AnyCorpus::Dataset(Dataset::open(path)?))
+        }
+    }
+
+    fn inner(&self) -> &dyn CorpusDyn {
+        match self {
+            AnyCorpus::Dataset(d) => d,
+            AnyCorpus::Manifest(m) => m,
+        }
+    }
+}
+
+/// [`Corpus`] without its generic-free restrictions, for dispatch.
+trait CorpusDyn {
+    fn id(&self) -> [u8; 16];
+    fn tokens(&self) -> u64;
+    fn documents(&self) -> u64;
+    fn dtype(&self) -> DType;
+    fn meta(&self) -> &Metadata;
+    fn mask(&self) -> bool;
+    fn tokens_in_dyn<'a>(
+        &'a self,
+        range: Range<u64>,
+        scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>>;
+    fn mask_into_dyn(&self, start: u64, out: &mut [u8]) -> Result<()>;
+    fn doc_starts_dyn(&self, from: u64, to: u64, out: &mut Vec<u64>) -> Result<()>;
+    fn is_doc_start_dyn(&self, p: u64) -> Result<bool>;
+    fn offsets_dyn(&self) -> Result<Cow<'_, [u64]>>;
+}
+
+impl<C: Corpus> CorpusDyn for C {
+    fn id(&self) -> [u8; 16] {
+        self.corpus_id()
+    }
+    fn tokens(&self) -> u64 {
+        self.num_tokens()
+    }
+    fn documents(&self) -> u64 {
+        self.num_documents()
+    }
+    fn dtype(&self) -> DType {
+        self.token_dtype()
+    }
+    fn meta(&self) -> &Metadata {
+        self.corpus_metadata()
+    }
+    fn mask(&self) -> bool {
+        self.has_mask()
+    }
+    fn tokens_in_dyn<'a>(
+        &'a self,
+        range: Range<u64>,
+        scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>> {
+        self.tokens_in(range, scratch)
+    }
+    fn mask_into_dyn(&self, start: u64, out: &mut [u8]) -> Result<()> {
+        self.mask_into(start, out)
+    }
+    fn doc_starts_dyn(&self, from: u64, to: u64, out: &mut Vec<u64>) -> Result<()> {
+        self.doc_starts_in(from, to, out)
+    }
+    fn is_doc_start_dyn(&self, p: u64) -> Result<bool> {
+        self.is_doc_start(p)
+    }
+    fn offsets_dyn(&self) -> Result<Cow<'_, [u64]>> {
+        self.all_offsets()
+    }
+}
+
+impl Corpus for AnyCorpus {
+    fn corpus_id(&self) -> [u8; 16] {
+        self.inner().id()
+    }
+    fn num_tokens(&self) -> u64 {
+        self.inner().tokens()
+    }
+    fn num_documents(&self) -> u64 {
+        self.inner().documents()
+    }
+    fn token_dtype(&self) -> DType {
+        self.inner().dtype()
+    }
+    fn corpus_metadata(&self) -> &Metadata {
+        self.inner().meta()
+    }
+    fn has_mask(&self) -> bool {
+        self.inner().mask()
+    }
+    fn tokens_in<'a>(
+        &'a self,
+        range: Range<u64>,
+        scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>> {
+        self.inner().tokens_in_dyn(range, scratch)
+    }
+    fn mask_into(&self, start: u64, out: &mut [u8]) -> Result<()> {
+        self.inner().mask_into_dyn(start, out)
+    }
+    fn doc_starts_in(&self, from: u64, to: u64, out: &mut Vec<u64>) -> Result<()> {
+        self.inner().doc_starts_dyn(from, to, out)
+    }
+    fn is_doc_start(&self, p: u64) -> Result<bool> {
+        self.inner().is_doc_start_dyn(p)
+    }
+    fn all_offsets(&self) -> Result<Cow<'_, [u64]>> {
+        self.inner().offsets_dyn()
+    }
+}

@@ -63,6 +63,7 @@ mod corpus;
 mod error;
 pub mod format;
 pub mod interop;
+mod manifest;
 mod mmap;
 mod overlay;
 mod plan;
@@ -73,7 +74,7 @@ pub mod text;
 mod write;
 
 pub use aligned::AlignedBytes;
-pub use corpus::Corpus;
+pub use corpus::{AnyCorpus, Corpus};
 pub use error::{Error, ErrorCode, FormatError, Result};
 pub use format::loss_mask::LossMask;
 pub use format::metadata::Metadata;
@@ -81,6 +82,9 @@ pub use format::overlay::{OverlayInfo, ViewBinding};
 pub use format::plan::{LongDocs, PlanInfo, Strategy, Tail};
 pub use format::section_table::{DType, SectionEntry, SectionKind};
 pub use format::tokens::{Token, TokenSlice};
+pub use manifest::{
+    DocumentSink, Manifest, ManifestFile, ShardEntry, ShardedWriter, MANIFEST_FORMAT,
+};
 pub use mmap::MappedFile;
 pub use overlay::{
     check_disjoint, view_binding, wrap_eos, CrossRows, InsertionIndex, Overlay, OverlayBuilder,
@@ -89,4 +93,4 @@ pub use overlay::{
 pub use plan::{make_plan, plan_from_offsets, PackedPlan, Plan, PlanOptions};
 pub use read::{Dataset, TypedView, VerifyReport};
 pub use rows::{RowBuffers, RowOptions, Rows, IGNORE_INDEX};
-pub use write::{WriteSummary, Writer, WriterOptions};
+pub use write::{random_id as random_dataset_id, WriteSummary, Writer, WriterOptions};

@@ -12,7 +12,7 @@ use crate::plan::{row_length, row_segment_range, Plan};
 pub const IGNORE_INDEX: i64 = -100;
 
 /// The arrays of one row, reused from row to row (no allocation once they have grown).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct RowBuffers {
     /// Token ids, `L` of them; padding holds the pad id.
     pub input_ids: Vec<u32>,
@@ -28,6 +28,30 @@ pub struct RowBuffers {
     scratch: Vec<u32>,
     /// Document starts inside the row.
     starts: Vec<u64>,
+}
+
+impl PartialEq for RowBuffers {
+    fn eq(&self, other: &RowBuffers) -> bool {
+        self.input_ids == other.input_ids
+            && self.labels == other.labels
+            && self.position_ids == other.position_ids
+            && self.cu_seqlens == other.cu_seqlens
+            && self.loss_mask == other.loss_mask
+    }
+}
+
+impl Eq for RowBuffers {}
+
+impl std::fmt::Debug for RowBuffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowBuffers")
+            .field("input_ids", &self.input_ids)
+            .field("labels", &self.labels)
+            .field("position_ids", &self.position_ids)
+            .field("cu_seqlens", &self.cu_seqlens)
+            .field("loss_mask", &self.loss_mask)
+            .finish()
+    }
 }
 
 impl RowBuffers {

@@ -10,7 +10,7 @@ use tokpack::text::{
     build_text, detect_format, ChatTemplate, InputFormat, LossPolicy, RecordReader,
     TextBuildOptions, Tokenizer,
 };
-use tokpack::{Writer, WriterOptions};
+use tokpack::{ShardedWriter, Writer, WriterOptions};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -72,6 +72,18 @@ pub struct BuildArgs {
     /// Skip fsync (faster; durability left to the kernel).
     #[arg(long)]
     no_sync: bool,
+    /// Write shards of about N tokens each (a shard closes after the document that reaches
+    /// N) and a manifest at the output path (NAME.manifest.json; shards NAME-00000.tpk, ...).
+    #[arg(long, value_name = "N")]
+    shard_tokens: Option<u64>,
+    /// This worker's index, with --workers: build only records i, i + n, i + 2n, ... of the
+    /// input (the same input for every worker), for job arrays; join the parts' manifests
+    /// with `tokpack manifest`.
+    #[arg(long, requires = "workers")]
+    worker: Option<u64>,
+    /// Number of workers splitting the input.
+    #[arg(long, requires = "worker")]
+    workers: Option<u64>,
 }
 
 fn parse_id(hex: &str) -> anyhow::Result<[u8; 16]> {
@@ -160,9 +172,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         start: args.chat_start.clone(),
         end: args.chat_end.clone(),
     };
+    if let (Some(i), Some(n)) = (args.worker, args.workers) {
+        if n == 0 || i >= n {
+            bail!("--worker {i} --workers {n}: need 0 <= worker < workers");
+        }
+        build.part = Some((i, n));
+    }
 
-    let mut writer = Writer::create(&args.output, options)
-        .with_context(|| format!("creating {}", args.output.display()))?;
     let mut reader = RecordReader::new(
         args.inputs.clone(),
         format,
@@ -173,7 +189,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template("{spinner} {elapsed} {msg}")
             .expect("can't fail: constant template"),
     );
-    let report = build_text(&mut reader, &mut writer, &build, |r| {
+    let show = |r: &tokpack::text::BuildReport| {
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         progress.set_message(format!(
             "{} documents ({:.0}/s), {} tokens ({:.0}/s)",
@@ -182,7 +198,28 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             r.tokens,
             r.tokens as f64 / secs
         ));
-    })?;
+    };
+    let created = |e| anyhow!("creating {}: {e}", args.output.display());
+    if let Some(n) = args.shard_tokens {
+        let mut writer = ShardedWriter::create(&args.output, n, options).map_err(created)?;
+        let report = build_text(&mut reader, &mut writer, &build, show)?;
+        progress.finish_and_clear();
+        let (manifest, shards) = writer
+            .finish()
+            .with_context(|| format!("finishing {}", args.output.display()))?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "wrote {}: {} shards, {} documents, {} tokens in {secs:.2} s ({:.0} tokens/s)",
+            manifest.display(),
+            shards.len(),
+            report.documents,
+            report.tokens,
+            report.tokens as f64 / secs.max(1e-9)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut writer = Writer::create(&args.output, options).map_err(created)?;
+    let report = build_text(&mut reader, &mut writer, &build, show)?;
     progress.finish_and_clear();
     let summary = writer
         .finish()

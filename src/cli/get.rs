@@ -4,15 +4,15 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-/// Decodes `ids` of `ds` to text: through the remap in its metadata if it has one (its
+/// Decodes `ids` of a dataset with metadata `meta` to text: through the remap in its metadata if it has one (its
 /// unk id reads as `<unk>`), with the tokenizer named on the command line or in the metadata.
 pub fn decode(
-    ds: &tokpack::Dataset,
+    meta: &tokpack::Metadata,
     explicit: Option<&str>,
     ids: &[u32],
 ) -> anyhow::Result<String> {
-    let Some(remap) = ds.metadata().extra.get("remap") else {
-        return Ok(decoder(ds, explicit)?.decode(ids)?);
+    let Some(remap) = meta.extra.get("remap") else {
+        return Ok(decoder(meta, explicit)?.decode(ids)?);
     };
     let name = explicit
         .or(remap["original_tokenizer"].as_str())
@@ -46,16 +46,12 @@ pub fn decode(
 /// The tokenizer to decode a dataset with: the one named on the command line, else the one
 /// its metadata names.
 pub fn decoder(
-    ds: &tokpack::Dataset,
+    meta: &tokpack::Metadata,
     explicit: Option<&str>,
 ) -> anyhow::Result<tokpack::text::Tokenizer> {
-    let name = explicit
-        .or(ds.metadata().tokenizer.as_deref())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "the metadata names no tokenizer; pass --tokenizer NAME_OR_PATH to decode"
-            )
-        })?;
+    let name = explicit.or(meta.tokenizer.as_deref()).ok_or_else(|| {
+        anyhow::anyhow!("the metadata names no tokenizer; pass --tokenizer NAME_OR_PATH to decode")
+    })?;
     tokpack::text::Tokenizer::load(name)
         .map_err(|e| anyhow::anyhow!("decoding: {e}; pass --tokenizer NAME_OR_PATH"))
 }
@@ -67,16 +63,22 @@ pub fn run(
     decode: bool,
     tokenizer: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let ds = super::open(path)?;
-    let tokens = ds
-        .document(doc)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        .to_vec_u32();
-    let mask = ds
-        .document_loss_mask(doc)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let named = |e: tokpack::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let corpus = super::open_corpus(path)?;
+    let (tokens, mask, meta) = match &corpus {
+        tokpack::AnyCorpus::Dataset(ds) => (
+            ds.document(doc).map_err(named)?.to_vec_u32(),
+            ds.document_loss_mask(doc).map_err(named)?,
+            ds.metadata(),
+        ),
+        tokpack::AnyCorpus::Manifest(m) => (
+            m.document(doc).map_err(named)?.to_vec_u32(),
+            m.document_loss_mask(doc).map_err(named)?,
+            m.metadata(),
+        ),
+    };
     let text = if decode {
-        Some(self::decode(&ds, tokenizer, &tokens)?)
+        Some(self::decode(meta, tokenizer, &tokens)?)
     } else {
         None
     };

@@ -66,6 +66,43 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let ds = match super::open_any(path)? {
         super::Opened::Dataset(ds) => ds,
         super::Opened::Plan(plan) => return plan_info(path, &plan, as_json),
+        super::Opened::Manifest(m) => {
+            use tokpack::Corpus;
+            let info = json!({
+                "file": path.display().to_string(),
+                "kind": "manifest",
+                "dataset_id": hex(&m.corpus_id()),
+                "num_shards": m.num_shards(),
+                "num_documents": m.num_documents(),
+                "num_tokens": m.num_tokens(),
+                "dtype": m.token_dtype().name(),
+                "vocab_size": m.metadata().vocab_size,
+                "has_loss_mask": m.has_mask(),
+                "metadata": Value::Object(m.metadata().to_json()),
+                "shards": m.entries(),
+            });
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!(
+                    "file          {} (manifest of {} shards)",
+                    path.display(),
+                    m.num_shards()
+                );
+                println!("dataset id    {}", hex(&m.corpus_id()));
+                println!("documents     {}", m.num_documents());
+                println!("tokens        {}", m.num_tokens());
+                println!("dtype         {}", m.token_dtype().name());
+                println!("vocab size    {}", m.metadata().vocab_size);
+                for e in m.entries() {
+                    println!(
+                        "  {:<40} {:>12} documents {:>14} tokens",
+                        e.path, e.documents, e.tokens
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         super::Opened::Overlay(overlay) => {
             let meta = Value::Object(overlay.info().to_metadata());
             let info = json!({

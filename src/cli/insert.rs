@@ -97,7 +97,7 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
     if args.explicit.is_none() && args.random.is_none() {
         bail!("give --explicit INSERTS.json, --random SEQS.jsonl, or both");
     }
-    let ds = super::open(&args.file)?;
+    let ds = super::open_corpus(&args.file)?;
     let plan = match &args.plan {
         Some(p) => Some(Plan::open(p).map_err(|e| anyhow!("{}: {e}", p.display()))?),
         None => None,
@@ -118,7 +118,7 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
         None => Rows::contiguous(&ds, &options),
     }
     .map_err(|e| anyhow!("{e}"))?;
-    let mut builder = OverlayBuilder::new(rows.view_binding(), ds.dtype())?;
+    let mut builder = OverlayBuilder::new(rows.view_binding(), tokpack::Corpus::token_dtype(&ds))?;
     let target = !args.not_targets;
 
     let mut explicit = 0usize;

@@ -59,6 +59,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Join manifests (the parts a job array wrote) into one, in the order given.
+    Manifest {
+        /// The parts' manifests.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Where to write the joined manifest.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Rewrite a dataset onto a compact vocabulary: the K most frequent ids become 0..K-1.
     Remap(stats::RemapArgs),
     /// Cut a dataset into rows of L tokens and store the plan: contiguous, doc-aligned or
@@ -116,6 +125,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => stats::run(&file, top, show, json),
         Command::Remap(args) => stats::remap(args),
+        Command::Manifest { parts, output } => {
+            let id = tokpack::random_dataset_id()?;
+            let n = tokpack::Manifest::join(&parts, &output, id)?;
+            println!(
+                "wrote {}: {} parts, {n} shards",
+                output.display(),
+                parts.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Row(args) => row::run(args),
         Command::Insert(args) => insert::run(args),
         Command::ExportInsertions { file, output } => insert::export(&file, output.as_deref()),
@@ -134,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// A tokpack file of any kind.
 enum Opened {
     Dataset(tokpack::Dataset),
+    Manifest(tokpack::Manifest),
     Plan(tokpack::Plan),
     Overlay(tokpack::Overlay),
 }
@@ -184,11 +204,22 @@ fn detect_kind(path: &std::path::Path) -> Option<&'static str> {
 /// or overlay file is reported by the plan or overlay reader.
 fn open_any(path: &std::path::Path) -> anyhow::Result<Opened> {
     let named = |e: tokpack::Error| anyhow::anyhow!("{}: {e}", path.display());
+    if path.extension().is_some_and(|e| e == "json") {
+        return Ok(Opened::Manifest(
+            tokpack::Manifest::open(path).map_err(named)?,
+        ));
+    }
     Ok(match detect_kind(path) {
         Some("plan") => Opened::Plan(tokpack::Plan::open(path).map_err(named)?),
         Some("overlay") => Opened::Overlay(tokpack::Overlay::open(path).map_err(named)?),
         _ => Opened::Dataset(tokpack::Dataset::open(path).map_err(named)?),
     })
+}
+
+/// Opens a dataset file or, for a `.json` path, a manifest of shards, naming the path in any
+/// error.
+fn open_corpus(path: &std::path::Path) -> anyhow::Result<tokpack::AnyCorpus> {
+    tokpack::AnyCorpus::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Opens a dataset, naming the file in any error.

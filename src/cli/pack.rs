@@ -47,7 +47,7 @@ pub fn parse_tail(s: &str) -> Result<Tail, String> {
 
 pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let ds = super::open(&args.file)?;
+    let ds = super::open_corpus(&args.file)?;
     let options = PlanOptions {
         seq_len: args.seq_len,
         strategy: args.strategy,

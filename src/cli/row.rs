@@ -43,7 +43,7 @@ pub struct RowArgs {
 }
 
 pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
-    let ds = super::open(&args.file)?;
+    let ds = super::open_corpus(&args.file)?;
     let mut options = RowOptions::new(args.seq_len);
     options.pad_id = args.pad_id;
     options.mask_document_boundaries = args.mask_boundaries;
@@ -78,7 +78,7 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let text = if args.decode {
         Some(super::get::decode(
-            &ds,
+            tokpack::Corpus::corpus_metadata(&ds),
             args.tokenizer.as_deref(),
             &buf.input_ids,
         )?)

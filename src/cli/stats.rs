@@ -54,7 +54,7 @@ pub fn run(
         lower = below;
     }
     println!("most frequent tokens");
-    let tokenizer = super::get::decoder(&ds, None).ok();
+    let tokenizer = super::get::decoder(ds.metadata(), None).ok();
     for &(id, c) in counts.by_frequency.iter().take(show) {
         let text = tokenizer
             .as_ref()

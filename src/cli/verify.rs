@@ -23,6 +23,34 @@ pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
                 ds.num_tokens()
             );
         }
+        Opened::Manifest(m) => {
+            let mut bad = 0;
+            for (k, r) in m.verify_each().into_iter().enumerate() {
+                match r {
+                    Ok(_) => {}
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("error: {}: {e}", path.display());
+                        let _ = k;
+                    }
+                }
+            }
+            if bad > 0 {
+                anyhow::bail!(
+                    "{}: {bad} of {} shards failed verification; the others are fine",
+                    path.display(),
+                    m.num_shards()
+                );
+            }
+            use tokpack::Corpus;
+            println!(
+                "ok: {}: manifest of {} shards, {} documents, {} tokens verified",
+                path.display(),
+                m.num_shards(),
+                m.num_documents(),
+                m.num_tokens()
+            );
+        }
         Opened::Overlay(overlay) => {
             let report = overlay.verify().map_err(fail)?;
             let i = overlay.info();
@@ -38,7 +66,7 @@ pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
         Opened::Plan(plan) => {
             let report = match dataset {
-                Some(d) => plan.verify_against(&super::open(d)?).map_err(fail)?,
+                Some(d) => plan.verify_against(&super::open_corpus(d)?).map_err(fail)?,
                 None => plan.verify().map_err(fail)?,
             };
             let i = plan.info();

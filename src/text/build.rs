@@ -7,7 +7,7 @@ use super::chat::{ChatTemplate, LossPolicy};
 use super::input::{Record, RecordReader};
 use super::tokenizer::Tokenizer;
 use crate::error::{Error, Result};
-use crate::write::Writer;
+use crate::manifest::DocumentSink;
 
 /// How records become documents.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct TextBuildOptions {
     pub loss: LossPolicy,
     /// Text bytes per batch handed to the threads (bounds memory).
     pub batch_bytes: usize,
+    /// `(i, n)`: keep only records `i, i + n, i + 2n, ...` (worker `i` of `n`).
+    pub part: Option<(u64, u64)>,
 }
 
 impl TextBuildOptions {
@@ -37,6 +39,7 @@ impl TextBuildOptions {
             chat: ChatTemplate::default(),
             loss: LossPolicy::All,
             batch_bytes: 8 << 20,
+            part: None,
         }
     }
 }
@@ -111,19 +114,24 @@ fn tokenize(record: &Record, options: &TextBuildOptions) -> Result<Doc> {
 /// input order. `progress` is called after each batch with the totals so far.
 pub fn build_text(
     reader: &mut RecordReader,
-    writer: &mut Writer,
+    writer: &mut impl DocumentSink,
     options: &TextBuildOptions,
     mut progress: impl FnMut(&BuildReport),
 ) -> Result<BuildReport> {
     let mut report = BuildReport::default();
+    let mut index = 0u64;
     loop {
         let mut batch = Vec::new();
         let mut bytes = 0usize;
         while bytes < options.batch_bytes {
             match reader.next_record()? {
                 Some(r) => {
-                    bytes += record_bytes(&r);
-                    batch.push(r);
+                    let mine = options.part.is_none_or(|(i, n)| index % n == i);
+                    index += 1;
+                    if mine {
+                        bytes += record_bytes(&r);
+                        batch.push(r);
+                    }
                 }
                 None => break,
             }

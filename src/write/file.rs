@@ -115,8 +115,8 @@ pub(crate) fn pad_to_page(out: &mut impl Write, pos: &mut u64) -> std::io::Resul
     Ok(())
 }
 
-/// 16 random bytes from the operating system.
-pub(crate) fn random_id() -> Result<[u8; 16]> {
+/// 16 random bytes from the operating system: a new dataset id.
+pub fn random_id() -> Result<[u8; 16]> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| {
         Error::io(

@@ -23,8 +23,9 @@ use crate::format::metadata::Metadata;
 use crate::format::section_table::{DType, SectionEntry, SectionKind, ENTRY_LEN};
 use crate::format::tokens::dtype_for_vocab;
 use crate::format::{align_up, crc32, PAGE};
+pub use file::random_id;
 use file::{pad_to_page, seal_and_publish, Seal, TempTarget};
-pub(crate) use file::{random_id, write_small_file, Part};
+pub(crate) use file::{write_small_file, Part};
 use pipeline::PipelinedFile;
 
 const BUFFER: usize = 1 << 20;

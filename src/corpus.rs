@@ -107,6 +107,8 @@ impl<D: AsRef<[u8]>> Corpus for Dataset<D> {
 
 /// A dataset file or a manifest, chosen by path: a `.json` path is a manifest.
 #[derive(Debug)]
+// One of these is opened per process and lives as long as it does: its size is no concern.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyCorpus {
     /// One dataset file.
     Dataset(Dataset),

@@ -486,12 +486,14 @@ impl<D: AsRef<[u8]>> Overlay<D> {
             SectionKind::InsTokens,
             SectionKind::InsFlags,
         ];
-        let mut sections = [meta; 4];
+        let mut present = [(0usize, meta); 4];
         for (slot, kind) in kinds.into_iter().enumerate() {
-            let (i, e) = found[slot + 1].ok_or_else(|| missing(kind))?;
-            check_length(i, &e, kind)?;
-            sections[slot] = e;
+            present[slot] = found[slot + 1].ok_or_else(|| missing(kind))?;
         }
+        for (kind, (i, e)) in kinds.into_iter().zip(present) {
+            check_length(i, &e, kind)?;
+        }
+        let sections = present.map(|(_, e)| e);
         let [positions, offsets, tokens, flags] = sections;
         let n = info.insertions;
         let counts = [
@@ -648,6 +650,7 @@ impl<D: AsRef<[u8]>> Overlay<D> {
             || v.dataset_tokens != dataset.num_tokens()
             || v.dataset_documents != dataset.num_documents()
             || self.dtype != dataset.token_dtype()
+            || v.vocab_size != dataset.corpus_metadata().vocab_size
         {
             return Err(Error::format(
                 ErrorCode::WrongDataset,
@@ -707,19 +710,20 @@ impl<D: AsRef<[u8]>> Overlay<D> {
             }
             end = e.offset.get() + e.length.get();
         }
+        // Per insertion, in the order of spec 13.3: payload range and row, overlap with the
+        // next, token range, flags.
         let positions = self.positions();
         let offs = self.payload_offsets();
+        let index = self.index();
         for k in 0..positions.len() {
-            let (p, _, _) = self.insertion(k)?;
+            let (p, len) = index.span(k)?;
             if let Some(&next) = positions.get(k + 1) {
-                let len = offs[k + 1] - offs[k];
                 if p + len > next {
-                    return Err(overlap(
-                        (next, offs[k + 2].saturating_sub(offs[k + 1])),
-                        (p, len),
-                    ));
+                    let next_len = offs[k + 2].saturating_sub(offs[k + 1]);
+                    return Err(overlap((next, next_len), (p, len)));
                 }
             }
+            index.get(k)?;
             if self.flags()[k] > 1 {
                 return Err(bad_overlay(
                     overlay::FLAGS,
@@ -773,9 +777,8 @@ impl<'a> InsertionIndex<'a> {
         a..a + p[a..].partition_point(|&x| x < to)
     }
 
-    /// Insertion `k` checked as spec 13.2 asks of a reader that has not verified:
-    /// `(position, tokens, target flag)`.
-    pub fn get(&self, k: usize) -> Result<(u64, TokenSlice<'a>, bool)> {
+    /// Position and length of insertion `k`, with its payload range and row checked.
+    pub fn span(&self, k: usize) -> Result<(u64, u64)> {
         let n = self.positions.len();
         if k >= n {
             return Err(Error::IndexOutOfRange {
@@ -805,6 +808,14 @@ impl<'a> InsertionIndex<'a> {
                 format!("insertion {k} at {p} (length {len}) is not inside one row of the view"),
             ));
         }
+        Ok((p, len))
+    }
+
+    /// Insertion `k` checked as spec 13.2 asks of a reader that has not verified:
+    /// `(position, tokens, target flag)`.
+    pub fn get(&self, k: usize) -> Result<(u64, TokenSlice<'a>, bool)> {
+        let (p, _) = self.span(k)?;
+        let (a, b) = (self.offsets[k], self.offsets[k + 1]);
         let tokens = self.tokens.slice(a as usize..b as usize);
         if let Some((i, t)) = tokens.max_with_index() {
             if u64::from(t) >= self.info.view.vocab_size {

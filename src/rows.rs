@@ -349,8 +349,19 @@ impl<'d, 'p, C: Corpus> Rows<'d, 'p, C> {
         let l = self.seq_len as u64;
         let (from, to) = (i * l, i * l + l);
         for index in &self.overlays {
+            let mut end_of_last = from;
             for k in index.range_of(from, to) {
                 let (p, tokens, target) = index.get(k)?;
+                // An unverified overlay may be out of order or overlap itself (spec 13.2).
+                if p < end_of_last || p >= to {
+                    return Err(Error::format(
+                        crate::ErrorCode::BadOverlay,
+                        Some("INS_POSITIONS"),
+                        None,
+                        format!("insertion {k} at {p} is out of order or intersects the one before it in row {i}"),
+                    ));
+                }
+                end_of_last = p + tokens.len() as u64;
                 let o = (p - from) as usize;
                 let len = tokens.len();
                 out.copy_ids(o, tokens);

@@ -429,6 +429,15 @@ fn verify_reports_plan_and_overlay_errors_with_their_own_codes() {
             if !matches!(want["stage"].as_str(), Some("open" | "verify")) {
                 continue;
             }
+            // The CLI picks its reader by the metadata's "file" key; these two lie about it
+            // on purpose (the library's plan and overlay readers refuse them).
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            if matches!(stem, "plan_file_key" | "overlay_file_key") {
+                continue;
+            }
             let o = tokpack(&["verify", path.to_str().unwrap()]);
             assert_eq!(o.status.code(), Some(1), "{}", path.display());
             let code = want["error"].as_str().expect("code");

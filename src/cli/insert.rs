@@ -87,7 +87,9 @@ fn read_explicit(path: &Path) -> anyhow::Result<BTreeMap<u64, Vec<u32>>> {
         .map(|(k, v)| {
             let p = k
                 .parse::<u64>()
-                .map_err(|_| anyhow!("{name}: key {k:?} is not a position (a decimal integer)"))?;
+                .ok()
+                .filter(|_| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| anyhow!("{name}: key {k:?} is not a position (decimal digits)"))?;
             Ok((p, v))
         })
         .collect()

@@ -111,6 +111,14 @@ fn must_refuse_overlay_wrong_view() {
 }
 
 #[test]
+fn must_refuse_overlay_positions_out_of_order() {
+    expect(
+        "overlay_positions_out_of_order",
+        ErrorCode::InsertionOverlap,
+    );
+}
+
+#[test]
 fn every_overlay_case_has_a_named_test() {
     let named = include_str!("overlay_rules.rs");
     for c in invalid_overlay_cases() {
@@ -124,7 +132,11 @@ fn every_overlay_case_has_a_named_test() {
 
 #[test]
 fn an_unverified_overlay_is_checked_before_a_row_uses_it() {
-    for name in ["overlay_crosses_row", "overlay_token_out_of_range"] {
+    for name in [
+        "overlay_crosses_row",
+        "overlay_token_out_of_range",
+        "overlay_positions_out_of_order",
+    ] {
         let case = invalid_overlay_cases()
             .into_iter()
             .find(|c| c.name == name)

@@ -353,6 +353,13 @@ pub fn invalid_overlay_cases() -> Vec<InvalidOverlayCase> {
         raw_overlay(|_| {}, &[3, 4], &[0, 2, 3], &[5, 6, 7], &[1, 1]),
     ));
     v.push(case(
+        "overlay_positions_out_of_order",
+        "insertion_overlap",
+        "verify",
+        "positions [20, 3]: the second starts before the first ends",
+        raw_overlay(|_| {}, &[20, 3], &[0, 2, 3], &[5, 6, 7], &[1, 1]),
+    ));
+    v.push(case(
         "overlay_token_out_of_range",
         "bad_overlay",
         "verify",

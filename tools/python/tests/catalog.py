@@ -217,6 +217,13 @@ def invalid_files():
         "eos_id_exponent": b'{"vocab_size": 300, "eos_id": 1e1}',
         "eos_id_object": b'{"vocab_size": 300, "eos_id": {}}',
         "pad_id_huge": b'{"vocab_size": 300, "pad_id": 1' + b"0" * 30 + b"}",
+        # 5.4 (version 1.1): `file` is absent or "dataset" in a dataset file.
+        "file_plan": b'{"vocab_size": 300, "file": "plan"}',
+        "file_overlay": b'{"vocab_size": 300, "file": "overlay"}',
+        "file_other": b'{"vocab_size": 300, "file": "data"}',
+        "file_null": b'{"vocab_size": 300, "file": null}',
+        "file_number": b'{"vocab_size": 300, "file": 1}',
+        "file_twice": b'{"vocab_size": 300, "file": "dataset", "file": "dataset"}',
     }
     for name, meta in bad_metadata.items():
         cases.append((f"metadata_{name}", _meta(meta), "bad_metadata", "open"))
@@ -297,6 +304,8 @@ def valid_files():
         # `-0`: 5.4 (version 1.1) gives it as the double -0.0, its one exception to
         # "integers in [-2^63, 2^64) exactly".
         ("metadata_user_minus_zero", _meta(b'{"vocab_size": 300, "a": -0}')),
+        ("metadata_file_dataset", _meta(b'{"vocab_size": 300, "file": "dataset"}')),
+        ("metadata_file_key_nested", _meta(b'{"vocab_size": 300, "u": {"file": "plan"}}')),
         ("metadata_special_ids_zero_and_max", _meta(
             b'{"vocab_size": 300, "bos_id": 0, "eos_id": 299, "pad_id": 0}')),
         # 4: of an unknown section without the required flag only the layout rules

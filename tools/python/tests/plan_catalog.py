@@ -151,9 +151,25 @@ def valid_plans():
             with_plan(), vocab_size=300, tokenizer="t", bos_id=0, eos_id=299, pad_id=None,
             user={"x": -0})))),
         ("metadata_without_writer", raw_meta(json.dumps({"file": "plan", "plan": with_plan()}))),
-        # `truncated_tokens` and `split_documents` have no rule in 11.4 or 11.5.
+        # 11.1: `truncated_tokens` and `split_documents` of doc_aligned and bfd plans
+        # are informative, not checked.
         ("truncated_and_split_unchecked", made(bfd(plan=with_plan(
             truncated_tokens=12345, split_documents=99)))),
+        ("truncated_and_split_unchecked_doc_aligned", write_plan(plan_sections(
+            info("doc_aligned", rows=3, tokens=8, truncated=7, split=2),
+            *rows_to_plan([[(0, 3)], [(3, 3)], [(6, 2)]])))),
+        # 11.1: seq_len at most 2**24.
+        ("seq_len_2_24", write_plan(plan_sections(
+            info("contiguous", rows=0, tokens=0, seq_len=2**24, tail="drop")))),
+        # 11.1: of 5.4's top-level keys only `file` and `writer` apply in a plan file;
+        # the others, whatever their values, are the user's.
+        ("vocab_size_float", made(bfd(meta=meta_of(with_plan(), vocab_size=300.0)))),
+        ("vocab_size_0", made(bfd(meta=meta_of(with_plan(), vocab_size=0)))),
+        ("eos_id_not_below_vocab_size", made(bfd(meta=meta_of(with_plan(), vocab_size=300, eos_id=300)))),
+        ("pad_id_minus_zero", raw_meta(_plan_json()[:-1] + ', "pad_id": -0}')),
+        ("tokenizer_list", made(bfd(meta=meta_of(with_plan(), tokenizer=["t"])))),
+        ("bos_id_string", made(bfd(meta=meta_of(with_plan(), bos_id="1")))),
+        ("writer_null", made(bfd(meta=meta_of(with_plan(), writer=None)))),
     ]
 
 
@@ -266,16 +282,15 @@ def invalid_plans():
             info("contiguous", rows=1, tokens=4, tail=None))), "bad_metadata", "open"),
         ("tail_unknown", write_plan(plan_sections(
             info("contiguous", rows=1, tokens=4, tail="keep"))), "bad_metadata", "open"),
-        # 5.4's own keys keep their types in a plan file (vocab_size is not required).
-        ("vocab_size_float", made(bfd(meta=meta_of(with_plan(), vocab_size=300.0))),
-         "bad_metadata", "open"),
-        ("vocab_size_0", made(bfd(meta=meta_of(with_plan(), vocab_size=0))), "bad_metadata", "open"),
-        ("eos_id_not_below_vocab_size", made(bfd(meta=meta_of(with_plan(), vocab_size=300, eos_id=300))),
-         "bad_metadata", "open"),
-        ("pad_id_minus_zero", raw_meta(_plan_json()[:-1] + ', "pad_id": -0}'), "bad_metadata", "open"),
+        # 11.1: of 5.4's top-level keys a plan file uses `file` and `writer` (string
+        # or null); the others are the user's.
         ("writer_number", made(bfd(meta=meta_of(with_plan(), writer=5))), "bad_metadata", "open"),
-        ("tokenizer_list", made(bfd(meta=meta_of(with_plan(), tokenizer=["t"]))),
+        ("writer_list", made(bfd(meta=meta_of(with_plan(), writer=["w"]))), "bad_metadata", "open"),
+        ("seq_len_2_24_plus_1", write_plan(plan_sections(
+            info("contiguous", rows=0, tokens=0, seq_len=2**24 + 1, tail="drop"))),
          "bad_metadata", "open"),
+        ("seq_len_2_24_plus_1_bfd", made(bfd(plan=with_plan(
+            seq_len=2**24 + 1, padding_tokens=3 * (2**24 + 1) - 8))), "bad_metadata", "open"),
         # -- 11.4 step 3: bad_plan ----------------------------------------------------
         ("padding_tokens_wrong", made(bfd(plan=with_plan(padding_tokens=5))), "bad_plan", "open"),
         ("tokens_more_than_rows_times_l",
@@ -283,7 +298,7 @@ def invalid_plans():
         ("rows_times_l_overflows", made(bfd(plan=with_plan(
             rows=2**62, seq_len=4, tokens=8, padding_tokens=2**64 - 8))), "bad_plan", "open"),
         ("rows_times_l_overflows_contiguous", write_plan(plan_sections(dict(
-            info("contiguous", rows=1, tokens=4, tail="drop"), seq_len=2**63, rows=2,
+            info("contiguous", rows=1, tokens=4, tail="drop"), rows=2**62,
             padding_tokens=0))), "bad_plan", "open"),
         ("bad_metadata_before_bad_plan",
          made(bfd(plan=with_plan(padding_tokens=5, strategy="x"))), "bad_metadata", "open"),
@@ -299,6 +314,23 @@ def invalid_plans():
         ("contiguous_drop_rows_2", contiguous("drop", rows=2), "bad_plan", "open"),
         ("contiguous_pad_rows_1", contiguous("pad", rows=1), "bad_plan", "open"),
         ("contiguous_drop_rows_0", contiguous("drop", rows=0), "bad_plan", "open"),
+        # 11.1: tokens = min(dataset_tokens, rows * L), truncated_tokens =
+        # dataset_tokens - tokens, split_documents = 0 (checked at open, 11.4 step 4).
+        ("contiguous_tokens_wrong", write_plan(plan_sections(
+            info("contiguous", rows=1, tokens=3, tail="drop", truncated=4))), "bad_plan", "open"),
+        ("contiguous_tokens_0", write_plan(plan_sections(
+            info("contiguous", rows=1, tokens=0, tail="drop", truncated=8))), "bad_plan", "open"),
+        ("contiguous_truncated_wrong", write_plan(plan_sections(
+            info("contiguous", rows=1, tokens=4, tail="drop", truncated=3))), "bad_plan", "open"),
+        ("contiguous_truncated_0", write_plan(plan_sections(
+            info("contiguous", rows=1, tokens=4, tail="drop", truncated=0))), "bad_plan", "open"),
+        ("contiguous_split_documents_1", write_plan(plan_sections(
+            info("contiguous", rows=1, tokens=4, tail="drop", split=1))), "bad_plan", "open"),
+        ("contiguous_l7_pad_truncated_0", write_plan(plan_sections(
+            info("contiguous", rows=1, tokens=7, seq_len=7, tail="pad", truncated=0))),
+         "bad_plan", "open"),
+        ("contiguous_row_count_before_tokens", write_plan(plan_sections(
+            info("contiguous", rows=2, tokens=3, tail="drop", split=1))), "bad_plan", "open"),
         ("contiguous_l7_pad_rows_2", write_plan(plan_sections(
             info("contiguous", rows=2, tokens=8, seq_len=7, tail="pad"))), "bad_plan", "open"),
         # -- 11.4 step 5 -------------------------------------------------------------

@@ -5,7 +5,7 @@ plan files without the Rust CLI, and compare the CLI's plans with the spec's rul
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Set, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -87,25 +87,27 @@ def make_plan(lengths: Sequence[int], seq_len: int, strategy: str,
             room -= length
     elif strategy == "bfd":
         # Longest first, ties in document order (a stable sort keeps piece order).
+        # 12.3: one stack of rows per amount of room; a row is pushed when it is
+        # opened or filled down to that room, and a piece takes the top of the stack
+        # of the least room that holds it (the row that came to have that room most
+        # recently).
         order = sorted(range(len(ps)), key=lambda k: -ps[k][1])
         rows = []
         rooms: List[int] = []
-        by_room: Dict[int, Set[int]] = {}
+        stacks: Dict[int, List[int]] = {}
         for k in order:
             start, length = ps[k]
             best = None
             for room in range(length, seq_len + 1):  # least room that still holds it
-                if by_room.get(room):
-                    best = max(by_room[room])  # equal room: the row opened last
+                if stacks.get(room):
+                    best = stacks[room].pop()
                     break
-            if best is None:
+            if best is None:  # a new row: pushed with room L, and taken at once
                 rows.append([])
                 rooms.append(seq_len)
-                by_room.setdefault(seq_len, set()).add(len(rows) - 1)
                 best = len(rows) - 1
-            by_room[rooms[best]].discard(best)
             rooms[best] -= length
-            by_room.setdefault(rooms[best], set()).add(best)
+            stacks.setdefault(rooms[best], []).append(best)
             rows[best].append((start, length))
     else:
         raise ValueError(strategy)

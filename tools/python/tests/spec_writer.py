@@ -218,3 +218,74 @@ def write_plan(sections: Sequence[Section], **kwargs) -> bytes:
     kwargs.setdefault("minor", 1)
     kwargs.setdefault("dataset_id", bytes(range(16, 32)))
     return write(sections, **kwargs)
+
+
+# -- overlay files (spec section 13) ------------------------------------------------
+
+KIND_INS_POSITIONS = 5
+KIND_INS_OFFSETS = 8
+KIND_INS_TOKENS = 9
+KIND_INS_FLAGS = 10
+
+
+def overlay_info(dataset_id: bytes, n_tokens: int, n_docs: int, vocab_size: int,
+                 seq_len: int, plan_id: Optional[bytes], rows: int, insertions: int,
+                 tokens: int) -> dict:
+    """The ``"overlay"`` object of 13.1."""
+    return {
+        "dataset_id": dataset_id.hex(),
+        "dataset_tokens": n_tokens,
+        "dataset_documents": n_docs,
+        "vocab_size": vocab_size,
+        "seq_len": seq_len,
+        "plan_id": None if plan_id is None else plan_id.hex(),
+        "rows": rows,
+        "insertions": insertions,
+        "tokens": tokens,
+    }
+
+
+def overlay_metadata(info: dict, **extra) -> bytes:
+    meta = {"file": "overlay", "overlay": info, "writer": "tokpack-python tests"}
+    meta.update(extra)
+    return json.dumps(meta).encode("utf-8")
+
+
+def overlay_sections(info: dict, insertions: Sequence, token_dtype_code: int,
+                     metadata_bytes: Optional[bytes] = None) -> List[Section]:
+    """METADATA, INS_POSITIONS, INS_OFFSETS, INS_TOKENS, INS_FLAGS (13) from
+    ``insertions``: (position, tokens, flags) triples, stored in the order given."""
+    body = overlay_metadata(info) if metadata_bytes is None else metadata_bytes
+    positions = np.asarray([p for p, _, _ in insertions], dtype="<u8")
+    lengths = [len(t) for _, t, _ in insertions]
+    offsets = np.zeros(len(insertions) + 1, dtype="<u8")
+    offsets[1:] = np.cumsum(lengths, dtype=np.uint64) if lengths else []
+    np_dtype = {1: "<u1", 2: "<u2", 3: "<u4"}[token_dtype_code]
+    flat = [x for _, t, _ in insertions for x in t]
+    tokens = np.asarray(flat, dtype=np.int64).astype(np_dtype)
+    flags = np.asarray([f for _, _, f in insertions], dtype="u1")
+    return [
+        Section(4, 0, body, len(body)),
+        Section(KIND_INS_POSITIONS, 4, positions.tobytes(), len(positions)),
+        Section(KIND_INS_OFFSETS, 4, offsets.tobytes(), len(offsets)),
+        Section(KIND_INS_TOKENS, token_dtype_code, tokens.tobytes(), len(tokens)),
+        Section(KIND_INS_FLAGS, 1, flags.tobytes(), len(flags)),
+    ]
+
+
+def write_overlay(sections: Sequence[Section], **kwargs) -> bytes:
+    """An overlay file is written as version 1.2 (spec 8)."""
+    kwargs.setdefault("minor", 2)
+    kwargs.setdefault("dataset_id", bytes(range(32, 48)))
+    return write(sections, **kwargs)
+
+
+def overlay_file(dataset, seq_len: int, rows: int, insertions: Sequence,
+                 plan_id: Optional[bytes] = None, **write_kwargs) -> bytes:
+    """An overlay for ``dataset`` (a ``tokpack.Dataset``) and the view (``seq_len``,
+    ``plan_id``, ``rows``), from (position, tokens, flags) triples."""
+    code = {"u8": 1, "u16": 2, "u32": 3}[dataset.dtype]
+    info = overlay_info(dataset.dataset_id, dataset.num_tokens, dataset.num_documents,
+                        dataset.vocab_size, seq_len, plan_id, rows, len(insertions),
+                        sum(len(t) for _, t, _ in insertions))
+    return write_overlay(overlay_sections(info, insertions, code), **write_kwargs)

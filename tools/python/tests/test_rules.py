@@ -508,11 +508,25 @@ def test_optional_keys_when_known():
     assert (ds.tokenizer, ds.bos_id, ds.eos_id, ds.pad_id, ds.writer) == ("t", 0, 299, 7, "w")
 
 
-def test_signed_user_integers_come_back_as_plain_ints():
+def test_signed_user_integers_come_back_as_plain_ints_and_minus_zero_as_a_double():
     ds = tokpack.Dataset.from_buffer(
         meta_file(b'{"vocab_size": 300, "a": -0, "b": [-5, {"c": -7}]}'))
     assert not differences(ds.metadata, {"vocab_size": 300, "a": -0.0, "b": [-5, {"c": -7}]})
     assert type(ds.metadata["a"]) is float and type(ds.metadata["b"][1]["c"]) is int
+
+
+@pytest.mark.parametrize("value,ok", [
+    (b'"dataset"', True), (b'"plan"', False), (b'"overlay"', False), (b'"Dataset"', False),
+    (b"null", False), (b"[]", False)])
+def test_file_key_of_a_dataset_file(value, ok):
+    # 5.4: `file` is "string, absent or "dataset""; "plan" marks a plan file. Null is
+    # refused too: the type column does not say "or null" (README, "Spec holes").
+    data = meta_file(b'{"vocab_size": 300, "file": ' + value + b"}")
+    if ok:
+        assert tokpack.Dataset.from_buffer(data).metadata["file"] == "dataset"
+    else:
+        err = assert_open_fails(data, "bad_metadata")
+        assert "'file'" in str(err)
 
 
 def test_metadata_over_16_mib_is_refused_before_parsing():

@@ -1,4 +1,7 @@
-"""The golden files of spec/vectors (spec section 10)."""
+"""The golden files of spec/vectors (spec section 10): dataset vectors (``valid/``,
+``invalid/``), plan vectors (``plans/``, ``plans_invalid/``) and overlay vectors
+(``overlays/``, ``overlays_invalid/``). Every file present is tested; a folder that
+does not exist yet is a skip."""
 
 import json
 from pathlib import Path
@@ -7,6 +10,8 @@ import pytest
 
 import tokpack
 from json_values import differences
+from tokpack import placement
+from spec_planner import make_plan
 
 VECTORS = Path(__file__).resolve().parent / ".." / ".." / ".." / "spec" / "vectors"
 
@@ -14,6 +19,10 @@ VECTORS = Path(__file__).resolve().parent / ".." / ".." / ".." / "spec" / "vecto
 # Vectors whose .json disagrees with spec/FORMAT.md (and this reader), by name, with
 # the reason; each becomes a strict xfail. Empty since the spec revision of 1.0.
 KNOWN_VECTOR_DISAGREEMENTS = {}
+# Plan vectors whose rows are not the ones 12.3 says tokpack's planner makes (a reader
+# needs only 12.2, so they would still read as their .json says), with the reason.
+# Empty since the spec revision of 12.3 (bfd ties, version 1.2).
+KNOWN_PLANNER_DISAGREEMENTS = {}
 
 
 def vector_files(kind):
@@ -82,7 +91,171 @@ def test_invalid_vector(tpk):
     assert info.value.code == want["error"], f"{want['why']}: got {info.value}"
 
 
-@pytest.mark.parametrize("kind", ["valid", "invalid"])
+# -- plan vectors (section 10: plans/, plans_invalid/) ----------------------------------
+
+PLAN_STAGES = ("open", "verify", "bind", "verify_against")
+
+
+@pytest.mark.parametrize("tpk", vector_files("plans"))
+def test_plan_vector(tpk):
+    want = expectation(tpk)
+    plan = tokpack.open_plan(tpk)
+    plan.verify()
+    ds = tokpack.open(VECTORS / want["dataset"])
+    plan.verify_against(ds)
+    # `plan` is the "plan" metadata object, as stored.
+    assert plan.info == want["plan"]
+    assert not differences(plan.info, want["plan"])
+    assert plan.version[0] == 1
+    rows = tokpack.Rows(ds, plan=plan)
+    assert rows.pad_id == want["pad_id"]
+    assert len(rows) == plan.num_rows == len(want["rows"])
+    got = [{k: v.tolist() for k, v in rows.row(i).items()} for i in range(len(rows))]
+    for i, (mine, theirs) in enumerate(zip(got, want["rows"])):
+        assert mine == theirs, f"row {i}"
+    if plan.strategy == "contiguous":
+        masked = tokpack.Rows(ds, plan=plan, mask_document_boundaries=True)
+        got = [{k: v.tolist() for k, v in masked.row(i).items()} for i in range(len(masked))]
+        assert got == want["rows_mask_document_boundaries"]
+        # The same view without the plan file.
+        plain = tokpack.Rows(ds, plan.seq_len, tail=plan.tail)
+        assert [{k: v.tolist() for k, v in plain.row(i).items()} for i in range(len(plain))] == want["rows"]
+    else:
+        assert want["rows_mask_document_boundaries"] is None
+
+
+@pytest.mark.parametrize("tpk", [
+    pytest.param(p.values[0], id=p.id, marks=[pytest.mark.xfail(
+        reason=KNOWN_PLANNER_DISAGREEMENTS[p.id], strict=True)]
+        if p.id in KNOWN_PLANNER_DISAGREEMENTS else p.marks)
+    for p in vector_files("plans")])
+def test_plan_vector_is_cut_as_12_3_says(tpk):
+    """The plan's segments are the ones the rules of 12.3 (and 12.1) make from the
+    dataset's document lengths (``tests/spec_planner.py``)."""
+    want = expectation(tpk)
+    plan = tokpack.open_plan(tpk)
+    ds = tokpack.open(VECTORS / want["dataset"])
+    lengths = [len(ds.document(i)) for i in range(ds.num_documents)]
+    spec = make_plan(lengths, plan.seq_len, plan.strategy, long_docs=plan.long_docs or "split",
+                     tail=plan.tail or "drop")
+    assert plan.info == spec.info(ds.dataset_id, ds.num_tokens, ds.num_documents)
+    rows = [[tuple(s) for s in plan.segments[int(plan.rows[r]):int(plan.rows[r + 1])].tolist()]
+            for r in range(plan.num_rows)] if plan.strategy != "contiguous" else spec.rows
+    assert rows == spec.rows
+
+
+@pytest.mark.parametrize("tpk", vector_files("plans_invalid"))
+def test_invalid_plan_vector(tpk):
+    want = expectation(tpk)
+    assert want["stage"] in PLAN_STAGES, want
+    assert want["error"] in tokpack.ERROR_CODES, want
+    stage, code = want["stage"], want["error"]
+    if stage == "open":
+        with pytest.raises(tokpack.TokpackError) as info:
+            tokpack.open_plan(tpk)
+        assert info.value.code == code, f"{want['why']}: got {info.value}"
+        return
+    plan = tokpack.open_plan(tpk)
+    ds = tokpack.open(VECTORS / want["dataset"])
+    if stage == "verify":
+        with pytest.raises(tokpack.TokpackError) as info:
+            plan.verify()
+    elif stage == "bind":
+        with pytest.raises(tokpack.TokpackError) as info:
+            tokpack.Rows(ds, plan=plan)
+        assert info.value.code == code, f"{want['why']}: got {info.value}"
+        with pytest.raises(tokpack.TokpackError) as info:
+            plan.check_dataset(ds)
+    else:
+        plan.verify()
+        plan.check_dataset(ds)
+        with pytest.raises(tokpack.TokpackError) as info:
+            plan.verify_against(ds)
+    assert info.value.code == code, f"{want['why']}: got {info.value}"
+
+
+# -- overlay vectors (section 10: overlays/, overlays_invalid/) ------------------------
+
+
+def overlay_view(want, *overlays):
+    """The view an overlay vector names: its plan vector, or the contiguous view of
+    ``seq_len`` (the tail whose row count is the overlay's ``rows``)."""
+    ds = tokpack.open(VECTORS / want["dataset"])
+    if want["plan"] is not None:
+        plan = tokpack.open_plan(VECTORS / want["plan"])
+        plan.verify_against(ds)
+        return ds, tokpack.Rows(ds, want["seq_len"], plan=plan, overlays=overlays)
+    tails = [t for t in ("drop", "pad") if len(tokpack.Rows(ds, want["seq_len"], tail=t)) ==
+             (overlays[0].num_rows if overlays else len(tokpack.Rows(ds, want["seq_len"])))]
+    return ds, tokpack.Rows(ds, want["seq_len"], tail=tails[0], overlays=overlays)
+
+
+@pytest.mark.parametrize("tpk", vector_files("overlays"))
+def test_overlay_vector(tpk):
+    want = expectation(tpk)
+    ov = tokpack.open_overlay(tpk)
+    ov.verify()
+    assert ov.info == want["overlay"]
+    assert not differences(ov.info, want["overlay"])
+    assert ov.version == (1, 2)
+    ds, rows = overlay_view(want, ov)
+    ov.check_binding(ds, rows)
+    assert len(rows) == ov.num_rows == len(want["rows"])
+    for i in range(len(rows)):
+        assert {k: v.tolist() for k, v in rows.row(i).items()} == want["rows"][i], f"row {i}"
+    assert ov.export_rows() == want["insertions"]
+
+
+@pytest.mark.parametrize("tpk", vector_files("overlays"))
+def test_overlay_vector_is_placed_as_14_says(tpk):
+    """Re-running section 14 from the vector's ``random`` description (explicit
+    insertions first, split at row boundaries, then the sequences, EOS-wrapped when
+    ``wrap_eos`` is not null, into ``rows`` with ``seed`` and ``max_tries``) gives
+    exactly the stored insertions."""
+    want = expectation(tpk)
+    ov = tokpack.open_overlay(tpk)
+    r = want["random"]
+    done = placement.place(
+        want["seq_len"], ov.num_rows, explicit=r["explicit_first"], split_across_rows=True,
+        sequences=r["sequences"], rows=tuple(r["rows"]), seed=r["seed"],
+        max_tries=r["max_tries"], wrap_eos_id=r["wrap_eos"], vocab_size=ov.vocab_size)
+    assert done.positions == ov.positions.tolist()
+    assert done.rows_dict() == want["insertions"]
+    assert sum(len(t) for _, t, _ in done.insertions) == ov.num_tokens
+    # Random insertions have target flag 1 (14). `explicit_first` gives no flags (the
+    # explicit insertion at 64 of u16_mask_contiguous_16 is stored with flag 0), so
+    # those are not compared.
+    explicit = {p for p, _ in placement.explicit_insertions(
+        r["explicit_first"], want["seq_len"], ov.num_rows, split_across_rows=True)}
+    flags = dict(zip(ov.positions.tolist(), ov.flags.tolist()))
+    assert all(flags[p] == 1 for p in done.positions if p not in explicit)
+
+
+@pytest.mark.parametrize("tpk", vector_files("overlays_invalid"))
+def test_invalid_overlay_vector(tpk):
+    want = expectation(tpk)
+    assert want["stage"] in ("open", "verify", "bind"), want
+    assert want["error"] in tokpack.ERROR_CODES, want
+    if want["stage"] == "open":
+        with pytest.raises(tokpack.TokpackError) as info:
+            tokpack.open_overlay(tpk)
+    elif want["stage"] == "verify":
+        ov = tokpack.open_overlay(tpk)
+        with pytest.raises(tokpack.TokpackError) as info:
+            ov.verify()
+    else:
+        ov = tokpack.open_overlay(tpk)
+        ov.verify()
+        # "bind": the contiguous view of the dataset at seq_len (spec/vectors/README.md).
+        assert want["plan"] is None
+        ds = tokpack.open(VECTORS / want["dataset"])
+        with pytest.raises(tokpack.TokpackError) as info:
+            tokpack.Rows(ds, want["seq_len"], overlays=[ov])
+    assert info.value.code == want["error"], f"{want['why']}: got {info.value}"
+
+
+@pytest.mark.parametrize("kind", ["valid", "invalid", "plans", "plans_invalid", "overlays",
+                                  "overlays_invalid"])
 def test_every_vector_has_its_json(kind):
     folder = VECTORS / kind
     if not folder.is_dir():

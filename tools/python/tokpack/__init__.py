@@ -4,6 +4,8 @@ A tokpack file holds a tokenized dataset: one flat token array, the document
 boundaries inside it, an optional loss mask and JSON metadata, each section on a
 page boundary so that it can be viewed as a typed array straight from a mapping.
 A plan file (spec 11) cuts one dataset into training rows of L tokens (spec 12).
+An overlay file (spec 13) holds insertions: token spans that overwrite a view's rows
+at given positions; ``tokpack.placement`` places them as spec 14 says.
 
     import tokpack
 
@@ -17,13 +19,19 @@ A plan file (spec 11) cuts one dataset into training rows of L tokens (spec 12).
     rows = tokpack.Rows(ds, plan=plan)           # or tokpack.Rows(ds, 2048): contiguous
     rows.row(0)["input_ids"]                     # and labels, position_ids, ...
 
+    overlay = tokpack.open_overlay("train.ins.tpk")  # spec 13.2
+    overlay.verify()                                 # 13.3
+    rows = tokpack.Rows(ds, plan=plan, overlays=[overlay])   # 13.4
+
 Every problem with a file raises :class:`TokpackError`, whose ``code`` is one of the
 spec's error codes (section 6.3). Out-of-range document or row indices raise
 ``IndexError``; unreadable paths raise ``OSError``.
 """
 
 from .dataset import Dataset, open
+from . import interchange, placement
 from .errors import ERROR_CODES, TokpackError
+from .overlay import Insertion, Overlay, open_overlay
 from .plan import Plan, open_plan
 from .rows import IGNORE_INDEX, Rows
 
@@ -31,10 +39,15 @@ __all__ = [
     "Dataset",
     "ERROR_CODES",
     "IGNORE_INDEX",
+    "Insertion",
+    "Overlay",
     "Plan",
     "Rows",
     "TokpackError",
+    "interchange",
     "open",
+    "open_overlay",
     "open_plan",
+    "placement",
 ]
 __version__ = "0.1.0"

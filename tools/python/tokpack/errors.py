@@ -1,5 +1,5 @@
-"""The one exception the reader raises for a bad file (spec section 6.3), dataset
-and plan files alike."""
+"""The one exception the reader raises for a bad file (spec section 6.3), dataset,
+plan and overlay files alike."""
 
 from typing import Optional
 
@@ -34,6 +34,10 @@ ERROR_CODES = (
     "token_out_of_range",
     "bad_plan",
     "wrong_dataset",
+    # Version 1.2, overlay files (spec 13) and placing insertions (spec 14).
+    "bad_overlay",
+    "wrong_view",
+    "insertion_overlap",
 )
 
 
@@ -42,7 +46,7 @@ class TokpackError(Exception):
 
     ``code`` is one of the spec's error codes (section 6.3). ``section`` names the
     section concerned (``"header"``, ``"section_table"``, ``"tokens"``,
-    ``"plan_segments"``, ...) and
+    ``"plan_segments"``, ``"ins_positions"``, ...) and
     ``offset`` the byte offset in the file, when they apply; the message says both.
     """
 

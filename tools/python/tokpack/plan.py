@@ -10,7 +10,6 @@ from .format import metadata, plan_metadata, plan_sections
 from .format.header import read_header
 from .format.plan_metadata import PlanInfo
 from .format.section_table import (
-    DTYPES,
     KIND_DOC_OFFSETS,
     KIND_LOSS_MASK,
     KIND_METADATA,
@@ -18,9 +17,9 @@ from .format.section_table import (
     KIND_PLAN_SEGMENTS,
     KIND_TOKENS,
     PLAN_KINDS,
-    CODEC_RAW,
     SectionEntry,
     check_checksums,
+    check_derived_kinds,
     check_layout,
     check_length,
     check_padding,
@@ -53,7 +52,9 @@ class Plan:
         meta_entry = found.get(KIND_METADATA)
         if meta_entry is None:
             raise TokpackError(
-                "missing_section", "the plan file has no metadata section", section="metadata"
+                "missing_section",
+                "the plan file has no metadata section",
+                section="metadata",
             )
         check_length(meta_entry)
         # Step 3: the metadata (bad_metadata), then padding_tokens (bad_plan).
@@ -65,7 +66,7 @@ class Plan:
         rows_entry = found.get(KIND_PLAN_ROWS)
         seg_entry = found.get(KIND_PLAN_SEGMENTS)
         if info.strategy == "contiguous":
-            # Step 4: no plan sections, and the row count of 12.1.
+            # Step 4: no plan sections, the row count of 12.1, the figures of 11.1.
             for e in entries:
                 if e.kind in (KIND_PLAN_ROWS, KIND_PLAN_SEGMENTS):
                     raise TokpackError(
@@ -78,11 +79,13 @@ class Plan:
             if info.rows != expected:
                 raise TokpackError(
                     "bad_plan",
-                    f"rows is {info.rows}, but {info.dataset_tokens} tokens make {expected} "
-                    f"contiguous rows of {info.seq_len} (tail {info.tail!r}, spec 12.1)",
+                    f"rows is {info.rows}, but {info.dataset_tokens} tokens make "
+                    f"{expected} contiguous rows of {info.seq_len} (tail {info.tail!r}, "
+                    f"spec 12.1)",
                     section="metadata",
                     offset=meta_entry.offset,
                 )
+            plan_metadata.check_contiguous_figures(info, meta_entry)
             rows, segments = plan_sections.empty_rows(), plan_sections.empty_segments()
         else:
             # Step 5: both sections, their lengths, their counts, the ends of PLAN_ROWS.
@@ -263,10 +266,8 @@ class Plan:
         """The full pass of spec 11.5, in its order: section CRC32s, zero padding,
         then PLAN_ROWS never decreasing, segment lengths >= 1, segments inside
         ``dataset_tokens``, row lengths adding up to at most ``seq_len``, all lengths
-        adding up to ``tokens`` (``bad_plan``). A contiguous plan has no segments:
-        the checks after the padding have nothing to check (the last one, read
-        literally, would refuse every contiguous plan with ``tokens > 0``; see
-        README, "Spec holes")."""
+        adding up to ``tokens`` (``bad_plan``), the checks 11.5 asks "for plans with
+        segments" (a contiguous plan's figures are checked at open, 11.4 step 4)."""
         check_checksums(self._raw, self._entries)
         check_padding(self._raw, self._header, self._entries)
         if self.strategy != "contiguous":
@@ -301,56 +302,9 @@ class Plan:
 
 
 def _check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
-    """11.4 step 1, entry by entry in table order: a dataset kind (``bad_plan``), an
-    unknown kind with the required flag (``unknown_required_section``), then for the
-    plan file's kinds the codec (``unknown_codec``), the dtype (``bad_dtype``) and a
-    second entry of the same kind (``duplicate_section``). Unknown kinds without the
-    required flag are skipped."""
-    found: Dict[int, SectionEntry] = {}
-    for e in entries:
-        where = f"table entry {e.index}"
-        if e.kind in DATASET_KINDS:
-            raise TokpackError(
-                "bad_plan",
-                f"{where}: a plan file holds no {e.name} section",
-                section=e.name,
-                offset=e.entry_offset,
-            )
-        rule = PLAN_KINDS.get(e.kind)
-        if rule is None:
-            if e.required:
-                raise TokpackError(
-                    "unknown_required_section",
-                    f"{where}: {e.name} is marked required and is unknown in a plan file",
-                    section=e.name,
-                    offset=e.entry_offset,
-                )
-            continue
-        if e.codec != CODEC_RAW:
-            raise TokpackError(
-                "unknown_codec",
-                f"{where}: codec {e.codec} is unknown to this reader (only 0 = raw)",
-                section=rule.name,
-                offset=e.entry_offset + 5,
-            )
-        if e.dtype not in rule.dtypes:
-            allowed = ", ".join(DTYPES[d][0] for d in sorted(rule.dtypes))
-            raise TokpackError(
-                "bad_dtype",
-                f"{where}: dtype {e.dtype} is not allowed for {rule.name} ({allowed})",
-                section=rule.name,
-                offset=e.entry_offset + 4,
-            )
-        if e.kind in found:
-            raise TokpackError(
-                "duplicate_section",
-                f"{where}: a second {rule.name} section (the first is entry "
-                f"{found[e.kind].index})",
-                section=rule.name,
-                offset=e.entry_offset,
-            )
-        found[e.kind] = e
-    return found
+    """11.4 step 1: a dataset kind (``bad_plan``), an unknown kind with the required
+    flag, then the codec, dtype and duplicates of the plan file's kinds."""
+    return check_derived_kinds(entries, PLAN_KINDS, DATASET_KINDS, "bad_plan", "a plan file")
 
 
 def open_plan(path) -> Plan:

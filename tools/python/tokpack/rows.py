@@ -1,7 +1,10 @@
-"""Training rows (spec section 12): the contiguous view (12.1) and plan views (12.2).
+"""Training rows (spec section 12): the contiguous view (12.1) and plan views (12.2),
+with insertion overlays applied (13.4).
 
 A row is five arrays, built with numpy operations over the whole row (a row of a
-plan view costs a few array operations per row, none per token):
+plan view costs a few array operations per row, none per token; each overlay costs
+one binary search per row, plus a few array operations when the row has
+insertions):
 
 - ``input_ids`` ``int64[L]``: token ids, padding positions hold the pad id;
 - ``labels`` ``int64[L]``: the id to predict, or ``-100`` (:data:`IGNORE_INDEX`);
@@ -11,14 +14,17 @@ plan view costs a few array operations per row, none per token):
 """
 
 import operator
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, Optional, Sequence
 
 import numpy as np
+
+from .format.overlay_sections import overlap_error
 
 TAILS = ("drop", "pad")
 #: The label of a position without a target (12).
 IGNORE_INDEX = -100
-_INT64_MAX = 2**63 - 1
+#: 12: the caller's pad id is an id in [0, 2**32).
+_PAD_ID_END = 2**32
 
 
 def contiguous_row_count(n_tokens: int, seq_len: int, tail: str) -> int:
@@ -46,10 +52,18 @@ class Rows:
       token starts another document. Plan views never have a target across a
       segment's end, so it changes nothing there.
 
+    - ``overlays``: insertion overlays (:class:`tokpack.Overlay`) applied to every
+      row (13.4). Each must be bound to the dataset (``wrong_dataset``) and to this
+      view: its ``seq_len``, ``plan_id`` and ``rows`` (``wrong_view``); several
+      together must have no two insertions that intersect (``insertion_overlap``,
+      checked here over all their insertions).
+
     A plan must be bound to the dataset (``wrong_dataset``, 11.4), and each row read
-    is checked as 11.4 asks of an unverified plan (``bad_plan``). The contiguous view
-    checks once that the dataset's offsets never decrease (``bad_doc_offsets``): it
-    looks runs up in them.
+    is checked as 11.4 asks of an unverified plan (``bad_plan``), and each insertion
+    it applies as 13.2 asks of an unverified overlay (``bad_overlay``; two insertions
+    of one row that intersect: ``insertion_overlap``). The contiguous view checks once
+    that the dataset's offsets never decrease (``bad_doc_offsets``): it looks runs up
+    in them.
     """
 
     def __init__(
@@ -60,6 +74,7 @@ class Rows:
         tail: Optional[str] = None,
         pad_id: Optional[int] = None,
         mask_document_boundaries: bool = False,
+        overlays: Sequence = (),
     ) -> None:
         if plan is None:
             if seq_len is None:
@@ -82,12 +97,14 @@ class Rows:
                     raise ValueError(f"tail {tail!r} is not the plan's {plan.tail!r}")
                 tail = plan.tail
             elif tail is not None:
-                raise ValueError(f"tail applies to the contiguous view, not to a {strategy} plan")
+                raise ValueError(
+                    f"tail applies to the contiguous view, not to a {strategy} plan"
+                )
         if pad_id is None:
             pad_id = next((v for v in (dataset.pad_id, dataset.eos_id) if v is not None), 0)
         pad_id = operator.index(pad_id)
-        if not 0 <= pad_id <= _INT64_MAX:
-            raise ValueError(f"pad_id {pad_id} is not in 0..2**63 - 1")
+        if not 0 <= pad_id < _PAD_ID_END:
+            raise ValueError(f"pad_id {pad_id} is not in [0, 2**32) (spec 12)")
 
         self._dataset = dataset
         self._plan = plan
@@ -102,6 +119,11 @@ class Rows:
             self._offsets = dataset.ordered_doc_offsets()
         else:
             self._num_rows = plan.num_rows
+        self._overlays = tuple(overlays)
+        for overlay in self._overlays:
+            overlay.check_binding(dataset, self)
+        if len(self._overlays) > 1:
+            _check_disjoint(self._overlays)
 
     # -- what the view is ---------------------------------------------------------
 
@@ -134,6 +156,16 @@ class Rows:
     def plan(self):
         return self._plan
 
+    @property
+    def plan_id(self) -> Optional[bytes]:
+        """What an overlay of this view names as ``plan_id`` (13.1): the plan file's
+        header ``dataset_id``, or None for the contiguous view without a plan file."""
+        return None if self._plan is None else self._plan.file_id
+
+    @property
+    def overlays(self) -> tuple:
+        return self._overlays
+
     def _index(self, i: int) -> int:
         n = self._num_rows
         index = operator.index(i)
@@ -148,11 +180,14 @@ class Rows:
     def tokens(self, i: int) -> np.ndarray:
         """Contiguous view: the ``L + 1`` tokens row ``i`` reads, ``[i*L, i*L + L + 1)``
         (fewer at the end of the stream), as a zero-copy slice of the dataset's
-        tokens."""
+        tokens (overlays not applied)."""
         if self._strategy != "contiguous":
-            raise ValueError(f"tokens(i) is for the contiguous view, not a {self._strategy} plan")
+            raise ValueError(
+                f"tokens(i) is for the contiguous view, not a {self._strategy} plan"
+            )
         start = self._index(i) * self._seq_len
-        return self._dataset.tokens[start : min(start + self._seq_len + 1, self._dataset.num_tokens)]
+        stop = min(start + self._seq_len + 1, self._dataset.num_tokens)
+        return self._dataset.tokens[start:stop]
 
     def row(self, i: int) -> Dict[str, np.ndarray]:
         """Row ``i`` as the dict ``input_ids``, ``labels``, ``position_ids``,
@@ -167,8 +202,9 @@ class Rows:
         return self.row(i)
 
     def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
+        read = self._contiguous_row if self._strategy == "contiguous" else self._plan_row
         for i in range(self._num_rows):
-            yield self._contiguous_row(i) if self._strategy == "contiguous" else self._plan_row(i)
+            yield read(i)
 
     def _contiguous_row(self, i: int) -> Dict[str, np.ndarray]:
         """12.1: positions ``p = i*L + j``; input ``tokens[p]`` (``p < n``), label
@@ -190,14 +226,26 @@ class Rows:
             # Document starts q in [start + 1, start + targets]: j = q - start - 1.
             lo = np.searchsorted(offsets, np.uint64(start + 1), side="left")
             hi = np.searchsorted(offsets, np.uint64(start + targets), side="right")
-            keep[(offsets[lo:hi] - np.uint64(start + 1)).astype(np.int64)] = False
-        labels[:targets] = np.where(keep, window[1 : 1 + targets].astype(np.int64), IGNORE_INDEX)
+            boundaries = (offsets[lo:hi] - np.uint64(start + 1)).astype(np.int64)
+            keep[boundaries] = False
+        following = window[1 : 1 + targets].astype(np.int64)
+        labels[:targets] = np.where(keep, following, IGNORE_INDEX)
         # Run starts: j = 0, and every p in DOC_OFFSETS with start <= p < start + L.
         # offsets[n_docs] == n, so the first padding position is among them.
         lo = np.searchsorted(offsets, np.uint64(start), side="left")
         hi = np.searchsorted(offsets, np.uint64(start + L), side="left")
         inner = (offsets[lo:hi] - np.uint64(start)).astype(np.int64)
         run_starts = np.unique(np.concatenate(([0], inner)))
+        if self._overlays:
+            found = self._row_insertions(i)
+            if found:
+                # 13.4: "has a target by the structure" of 12.1: p + 1 < n and, with
+                # boundary masking, p + 1 no document's first token.
+                structure = np.zeros(L, dtype=bool)
+                structure[:targets] = True
+                if self._mask_boundaries:
+                    structure[:targets][boundaries] = False
+                _apply(found, input_ids, labels, structure)
         return self._finish(input_ids, labels, run_starts)
 
     def _plan_row(self, r: int) -> Dict[str, np.ndarray]:
@@ -224,7 +272,26 @@ class Rows:
             )
         # A row without segments is one run of padding: [0, L].
         run_starts = firsts if used == L else np.append(firsts, used)
+        if self._overlays:
+            found = self._row_insertions(r)
+            if found:
+                # 13.4: "has a target by the structure" of 12.2: j + 1 in the
+                # segment of j.
+                structure = np.zeros(L, dtype=bool)
+                if used:
+                    structure[:used] = has_target
+                _apply(found, input_ids, labels, structure)
         return self._finish(input_ids, labels, run_starts)
+
+    def _row_insertions(self, i: int):
+        """The insertions of row ``i``, overlay by overlay (one binary search each),
+        checked as 13.2 asks of an unverified overlay."""
+        found = []
+        for overlay in self._overlays:
+            got = overlay.row_insertions(i)
+            if got is not None:
+                found.append(got)
+        return found
 
     def _finish(self, input_ids, labels, run_starts) -> Dict[str, np.ndarray]:
         L = self._seq_len
@@ -243,4 +310,55 @@ class Rows:
 
     def __repr__(self) -> str:
         view = self._strategy + (f", tail {self._tail}" if self._tail else "")
-        return f"<tokpack.Rows {view}, L = {self._seq_len}, {self._num_rows} rows>"
+        extra = f", {len(self._overlays)} overlays" if self._overlays else ""
+        return f"<tokpack.Rows {view}, L = {self._seq_len}, {self._num_rows} rows{extra}>"
+
+
+def _apply(found, input_ids: np.ndarray, labels: np.ndarray, structure: np.ndarray) -> None:
+    """13.4, for each insertion of the row (offset ``o``, tokens ``t``, target flag
+    ``f``): ``input_ids[o + k] = t[k]``; each ``j`` from ``max(o - 1, 0)`` to
+    ``o + len - 2`` with a target by the structure of the view gets ``labels[j] =
+    input_ids[j + 1]`` when ``f``, else ``-100``. Nothing else changes. Insertions of
+    different overlays never intersect (checked when the view was made), so each
+    overlay's insertions are applied on their own; ``loss_mask`` follows from the
+    labels."""
+    for offsets, lengths, tokens, targets in found:
+        order = np.argsort(offsets, kind="stable")
+        if len(order) > 1:
+            o, n = offsets[order], lengths[order]
+            clash = np.flatnonzero(o[:-1] + n[:-1] > o[1:])
+            if len(clash):
+                a, b = order[clash[0]], order[clash[0] + 1]
+                raise overlap_error(int(offsets[b]), int(lengths[b]), int(offsets[a]),
+                                    int(lengths[a]), where="row offsets: ")
+        total = int(lengths.sum())
+        first_token = np.cumsum(lengths) - lengths  # index of each payload in `tokens`
+        at = np.repeat(offsets - first_token, lengths) + np.arange(total)
+        input_ids[at] = tokens.astype(np.int64)
+        # j runs over max(o - 1, 0) .. o + len - 2: len positions, one fewer at o = 0.
+        first_j = np.maximum(offsets - 1, 0)
+        count = offsets + lengths - 1 - first_j
+        j = np.repeat(first_j - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+        f = np.repeat(targets, count)
+        keep = structure[j]
+        j, f = j[keep], f[keep]
+        labels[j] = np.where(f, input_ids[j + 1], IGNORE_INDEX)
+
+
+def _check_disjoint(overlays) -> None:
+    """13.2: several overlays apply to one view together only when no two of their
+    insertions intersect (``insertion_overlap``, naming both positions and lengths).
+    All insertions sorted by position: if any two intersect, two neighbours do."""
+    positions = np.concatenate([np.asarray(ov.positions, dtype=np.uint64) for ov in overlays])
+    lengths = np.concatenate([ov.lengths() for ov in overlays])
+    owner = np.concatenate([np.full(len(ov), k) for k, ov in enumerate(overlays)])
+    order = np.argsort(positions, kind="stable")
+    p, n = positions[order], lengths[order].astype(np.uint64)
+    # p[k] + n[k] > p[k + 1], without overflow: p[k + 1] - p[k] < n[k].
+    clash = np.flatnonzero(p[1:] - p[:-1] < n[:-1])
+    if len(clash):
+        a, b = order[clash[0]], order[clash[0] + 1]
+        raise overlap_error(
+            int(positions[b]), int(lengths[b]), int(positions[a]), int(lengths[a]),
+            where=f"overlay {int(owner[b])} and overlay {int(owner[a])}: ",
+        )

@@ -6,4 +6,7 @@
 - ``tokens``, ``doc_offsets``, ``loss_mask``, ``metadata``: the sections (5.1 to 5.4)
 - ``plan_metadata``: a plan file's metadata (11.1)
 - ``plan_sections``: PLAN_ROWS and PLAN_SEGMENTS (11.2, 11.3) and their checks
+- ``overlay_metadata``: an overlay file's metadata (13.1)
+- ``overlay_sections``: INS_POSITIONS, INS_OFFSETS, INS_TOKENS, INS_FLAGS (13) and
+  their checks (13.2 steps 3 to 5, the row checks, 13.3)
 """

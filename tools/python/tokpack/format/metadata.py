@@ -41,10 +41,11 @@ MAX_DEPTH = 64
 MAX_VOCAB_SIZE = 2**32
 SPECIAL_ID_KEYS = ("bos_id", "eos_id", "pad_id")
 #: The ``file`` key (5.4, version 1.1): absent or "dataset" in a dataset file,
-#: "plan" in a plan file (11.1).
+#: "plan" in a plan file (11.1), "overlay" in an overlay file (13, version 1.2).
 FILE_KEY = "file"
 FILE_DATASET = "dataset"
 FILE_PLAN = "plan"
+FILE_OVERLAY = "overlay"
 #: Optional string keys of the key table; absent and null both mean "not known".
 STRING_KEYS = ("tokenizer", "writer")
 #: The largest finite double has 309 integer digits; any integer with more overflows.
@@ -234,14 +235,16 @@ def check_known_keys(meta: Dict[str, Any], bad) -> None:
             f"'file': 'dataset'"
             + (" (this is a plan file: open it with tokpack.open_plan)"
                if meta[FILE_KEY] == FILE_PLAN else "")
+            + (" (this is an overlay file: open it with tokpack.open_overlay)"
+               if meta[FILE_KEY] == FILE_OVERLAY else "")
         )
     check_key_table(meta, bad, vocab_required=True)
 
 
 def check_key_table(meta: Dict[str, Any], bad, vocab_required: bool) -> None:
     """The types of 5.4's keys ``vocab_size``, ``tokenizer``, ``writer``, ``bos_id``,
-    ``eos_id``, ``pad_id``. In a plan file ``vocab_size`` is not required (11.1); the
-    special ids are then checked against it only when it is there."""
+    ``eos_id``, ``pad_id`` (dataset files; ``vocab_required=False`` checks the special
+    ids against ``vocab_size`` only when it is there)."""
     vocab_size = meta.get("vocab_size")
     if "vocab_size" not in meta and vocab_required:
         raise bad("the required key 'vocab_size' is absent")
@@ -273,6 +276,14 @@ def check_key_table(meta: Dict[str, Any], bad, vocab_required: bool) -> None:
             )
 
 
+def check_writer(meta: Dict[str, Any], bad) -> None:
+    """Plan and overlay files (11.1, 13.1): of 5.4's top-level keys only ``file`` and
+    ``writer`` apply; ``writer`` is a string or null."""
+    writer = meta.get("writer")
+    if writer is not None and not isinstance(writer, str):
+        raise bad(f"'writer' is {_shown(writer)}, not a string or null")
+
+
 def is_plain_int(value: Any) -> bool:
     """A JSON integer written with digits only, below 2**64 (5.4's integer rule)."""
     return _is_plain_int(value)
@@ -288,5 +299,7 @@ def _shown(value: Any) -> str:
         return f"{int(value)} (written with a sign)"
     if type(value) is _MinusZero:
         return "-0 (written with a sign)"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     text = repr(value)
     return text if len(text) <= 60 else text[:60] + "..."

@@ -1,13 +1,14 @@
 """Plan metadata (spec 11.1): the METADATA object of a plan file.
 
 It is JSON under every restriction of 5.4 (``metadata.parse`` does those), with
-``"file": "plan"`` and a ``"plan"`` object holding the keys below. The other keys of
-5.4's table keep their types (``vocab_size`` is not required in a plan file).
+``"file": "plan"`` and a ``"plan"`` object holding the keys below. Of 5.4's top-level
+keys a plan file uses ``file`` and ``writer`` (string or null); the others
+(``vocab_size``, ``tokenizer``, the special ids), like any other top-level key, are
+the user's and ignored (11.1, version 1.2 of the spec).
 
 Which keys a strategy needs: ``long_docs`` for ``doc_aligned`` and ``bfd``, ``tail``
 for ``contiguous``; every other key for every strategy. A key that 11.1 names for
-other strategies only is ignored, like the keys 11.1 does not name (the spec does not
-say; ``tokpack pack`` writes neither).
+other strategies only is ignored, like the keys 11.1 does not name (11.1).
 """
 
 import re
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 from ..errors import TokpackError
-from .metadata import FILE_KEY, FILE_PLAN, check_key_table, is_plain_int, shown
+from .metadata import FILE_KEY, FILE_PLAN, check_writer, is_plain_int, shown
 from .section_table import SectionEntry
 
 STRATEGIES = ("contiguous", "doc_aligned", "bfd")
@@ -32,6 +33,8 @@ INTEGER_KEYS = (
     "truncated_tokens",
     "split_documents",
 )
+#: 11.1: ``seq_len`` is at most 2**24.
+MAX_SEQ_LEN = 2**24
 _DATASET_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -74,15 +77,15 @@ class PlanInfo:
 
 
 def check_keys(meta: Dict[str, Any], bad) -> None:
-    """11.4 step 3 (``bad_metadata`` part): ``"file": "plan"``, the ``"plan"`` object
-    and its keys as 11.1 says, and 5.4's own keys well typed. Runs inside
+    """11.4 step 3 (``bad_metadata`` part): ``"file": "plan"``, ``writer`` a string or
+    null, the ``"plan"`` object and its keys as 11.1 says. Runs inside
     ``metadata.parse`` (signed literals still tagged, so ``-0`` and ``-1`` are
     refused as integers)."""
     if meta.get(FILE_KEY) != FILE_PLAN:
         if FILE_KEY not in meta:
             raise bad("no 'file' key: a plan file has \"file\": \"plan\" (11.1)")
         raise bad(f"'file' is {shown(meta[FILE_KEY])}, not \"plan\" (11.1)")
-    check_key_table(meta, bad, vocab_required=False)
+    check_writer(meta, bad)
     if "plan" not in meta:
         raise bad("no 'plan' object (11.1)")
     plan = meta["plan"]
@@ -104,8 +107,8 @@ def check_keys(meta: Dict[str, Any], bad) -> None:
                 f"plan.{key} is {shown(value)}, not a plain JSON integer (digits only, "
                 f"below 2**64)"
             )
-    if plan["seq_len"] < 1:
-        raise bad("plan.seq_len is 0; L is at least 1")
+    if not 1 <= plan["seq_len"] <= MAX_SEQ_LEN:
+        raise bad(f"plan.seq_len is {plan['seq_len']}, not from 1 to {MAX_SEQ_LEN} (2**24)")
     strategy = need("strategy")
     if strategy not in STRATEGIES:
         raise bad(f"plan.strategy is {shown(strategy)}, not one of {', '.join(STRATEGIES)}")
@@ -148,3 +151,23 @@ def check_padding(info: PlanInfo, entry: SectionEntry) -> None:
             section="metadata",
             offset=entry.offset,
         )
+
+
+def check_contiguous_figures(info: PlanInfo, entry: SectionEntry) -> None:
+    """11.4 step 4 (after the row count): ``tokens = min(dataset_tokens, rows * L)``,
+    ``truncated_tokens = dataset_tokens - tokens`` and ``split_documents = 0``
+    (11.1, ``bad_plan``)."""
+    tokens = min(info.dataset_tokens, info.rows * info.seq_len)
+    for key, value, want in (
+        ("tokens", info.tokens, tokens),
+        ("truncated_tokens", info.truncated_tokens, info.dataset_tokens - tokens),
+        ("split_documents", info.split_documents, 0),
+    ):
+        if value != want:
+            raise TokpackError(
+                "bad_plan",
+                f"a contiguous plan of {info.rows} rows of {info.seq_len} over "
+                f"{info.dataset_tokens} tokens has {key} = {want}, not {value} (11.1)",
+                section="metadata",
+                offset=entry.offset,
+            )

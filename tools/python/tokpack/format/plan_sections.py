@@ -40,7 +40,8 @@ def check_counts(rows_entry: SectionEntry, seg_entry: SectionEntry, n_rows: int)
     if rows_entry.count != n_rows + 1:
         raise TokpackError(
             "count_mismatch",
-            f"PLAN_ROWS count is {rows_entry.count}, the metadata's rows + 1 is {n_rows + 1}",
+            f"PLAN_ROWS count is {rows_entry.count}, the metadata's rows + 1 is "
+            f"{n_rows + 1}",
             section="plan_rows",
             offset=rows_entry.entry_offset + 24,
         )
@@ -178,9 +179,8 @@ def verify(
                 section="plan_segments",
                 offset=seg_entry.offset + 16 * k,
             )
-    # Each row's lengths add up to at most L. Every length is now >= 1 and at most
-    # dataset_tokens, so a row of at most L segments sums to less than 2**64 * L;
-    # the sums go through float64 first (see layout.sum_u64).
+    # Each row's lengths add up to at most L. A row's uint64 sum could wrap around;
+    # the sums go through float64 first, as in layout.sum_u64.
     for lo in range(0, n_rows, CHUNK):
         hi = min(lo + CHUNK, n_rows)
         bounds = rows[lo : hi + 1].astype(np.int64)
@@ -223,7 +223,7 @@ def _first_row_over(lengths: np.ndarray, bounds: np.ndarray, seq_len: int) -> Op
     local = starts - bounds[0]
     approx = np.add.reduceat(seg.astype(np.float64), local)
     exact = np.add.reduceat(seg, local)  # exact where approx < 2**62
-    over = np.flatnonzero((approx >= 2.0**62) | (exact > np.uint64(min(seq_len, 2**64 - 1))))
+    over = np.flatnonzero((approx >= 2.0**62) | (exact > np.uint64(seq_len)))
     for i in over:
         r = int(nonempty[i])
         a, b = int(bounds[r]), int(bounds[r + 1])

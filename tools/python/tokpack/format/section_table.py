@@ -1,6 +1,6 @@
 """The section table: 64 bytes per entry at ``table_offset`` (spec section 4),
-and the open-time checks on it (spec 6.1 steps 3 to 8; the plan file's step 1 of
-11.4 is in ``tokpack/plan.py``)."""
+and the open-time checks on it (spec 6.1 steps 3 to 8, and step 1 of 11.4 and of
+13.2 for plan and overlay files)."""
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -30,8 +30,12 @@ KIND_TOKENS = 1
 KIND_DOC_OFFSETS = 2
 KIND_LOSS_MASK = 3
 KIND_METADATA = 4
+KIND_INS_POSITIONS = 5
 KIND_PLAN_ROWS = 6
 KIND_PLAN_SEGMENTS = 7
+KIND_INS_OFFSETS = 8
+KIND_INS_TOKENS = 9
+KIND_INS_FLAGS = 10
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,25 @@ PLAN_KINDS: Dict[int, KindRule] = {
     KIND_PLAN_ROWS: KindRule("plan_rows", frozenset({4})),
     KIND_PLAN_SEGMENTS: KindRule("plan_segments", frozenset({4})),
 }
+#: The kinds of an overlay file (section 13): METADATA and the four INS sections.
+OVERLAY_KINDS: Dict[int, KindRule] = {
+    KIND_METADATA: KindRule("metadata", frozenset({0})),
+    KIND_INS_POSITIONS: KindRule("ins_positions", frozenset({4})),
+    KIND_INS_OFFSETS: KindRule("ins_offsets", frozenset({4})),
+    KIND_INS_TOKENS: KindRule("ins_tokens", frozenset({1, 2, 3})),
+    KIND_INS_FLAGS: KindRule("ins_flags", frozenset({1})),
+}
 #: Kinds the spec names that are unknown in a dataset file (as are kind 0, never
-#: written, and every other number): 5 is reserved, 6 and 7 belong to plan files.
-RESERVED_KIND_NAMES = {5: "insertions", 6: "plan_rows", 7: "plan_segments"}
+#: written, and every other number): 6 and 7 belong to plan files (section 11), 5 and
+#: 8 to 10 to overlay files (section 13).
+RESERVED_KIND_NAMES = {
+    5: "ins_positions",
+    6: "plan_rows",
+    7: "plan_segments",
+    8: "ins_offsets",
+    9: "ins_tokens",
+    10: "ins_flags",
+}
 REQUIRED_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_METADATA)
 
 
@@ -261,7 +281,8 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
                     f"{f' (kind {e.kind})' if e.kind in RESERVED_KIND_NAMES else ''} "
                     f"is marked required and is "
                     f"unknown in a dataset file"
-                    f"{' (kinds 6 and 7 are plan file sections)' if e.kind in PLAN_KINDS else ''}",
+                    f"{' (a plan file section)' if e.kind in PLAN_KINDS else ''}"
+                    f"{' (an overlay file section)' if e.kind in OVERLAY_KINDS else ''}",
                     section=e.name,
                     offset=e.entry_offset,
                 )
@@ -302,6 +323,66 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
     # Step 8, in table order (``found`` keeps insertion order).
     for e in found.values():
         check_length(e)
+    return found
+
+
+def check_derived_kinds(
+    entries: List[SectionEntry],
+    known_kinds: Dict[int, KindRule],
+    forbidden: tuple,
+    code: str,
+    file_kind: str,
+) -> Dict[int, SectionEntry]:
+    """Step 1 of 11.4 (plan files) and of 13.2 (overlay files), entry by entry in
+    table order: a ``forbidden`` kind (``code``: ``bad_plan`` / ``bad_overlay``), an
+    unknown kind with the required flag (``unknown_required_section``), then for the
+    file's own kinds the codec (``unknown_codec``), the dtype (``bad_dtype``) and a
+    second entry of the same kind (``duplicate_section``). Unknown kinds without the
+    required flag are skipped. Returns the known sections by kind."""
+    found: Dict[int, SectionEntry] = {}
+    for e in entries:
+        where = f"table entry {e.index}"
+        if e.kind in forbidden:
+            raise TokpackError(
+                code,
+                f"{where}: {file_kind} holds no {e.name} section",
+                section=e.name,
+                offset=e.entry_offset,
+            )
+        rule = known_kinds.get(e.kind)
+        if rule is None:
+            if e.required:
+                raise TokpackError(
+                    "unknown_required_section",
+                    f"{where}: {e.name} is marked required and is unknown in {file_kind}",
+                    section=e.name,
+                    offset=e.entry_offset,
+                )
+            continue
+        if e.codec != CODEC_RAW:
+            raise TokpackError(
+                "unknown_codec",
+                f"{where}: codec {e.codec} is unknown to this reader (only 0 = raw)",
+                section=rule.name,
+                offset=e.entry_offset + 5,
+            )
+        if e.dtype not in rule.dtypes:
+            allowed = ", ".join(DTYPES[d][0] for d in sorted(rule.dtypes))
+            raise TokpackError(
+                "bad_dtype",
+                f"{where}: dtype {e.dtype} is not allowed for {rule.name} ({allowed})",
+                section=rule.name,
+                offset=e.entry_offset + 4,
+            )
+        if e.kind in found:
+            raise TokpackError(
+                "duplicate_section",
+                f"{where}: a second {rule.name} section (the first is entry "
+                f"{found[e.kind].index})",
+                section=rule.name,
+                offset=e.entry_offset,
+            )
+        found[e.kind] = e
     return found
 
 

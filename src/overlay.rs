@@ -10,13 +10,13 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::corpus::Corpus;
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::crc32;
-use crate::format::header::{Header, HEADER_LEN};
+
+use crate::format::header::Header;
 use crate::format::overlay::{self, OverlayInfo, ViewBinding, FLAG_TARGET};
 use crate::format::plan::hex;
 use crate::format::section_table::{
     self, check_codec_and_dtype, check_length, entry_offset, kind_name, missing, unknown_required,
-    DType, SectionEntry, SectionKind, ENTRY_LEN, FLAG_REQUIRED,
+    DType, SectionEntry, SectionKind, FLAG_REQUIRED,
 };
 use crate::format::tokens::{max_vocab, TokenSlice};
 use crate::mmap::MappedFile;
@@ -683,33 +683,7 @@ impl<D: AsRef<[u8]>> Overlay<D> {
     /// Reads every byte and checks what opening does not (spec 13.3).
     pub fn verify(&self) -> Result<VerifyReport> {
         let bytes = self.data.as_ref();
-        for e in &self.entries {
-            let crc = crc32(&bytes[e.range()]);
-            if crc != e.crc32.get() {
-                return Err(Error::format(
-                    ErrorCode::SectionChecksum,
-                    Some(&kind_name(e.kind.get())),
-                    Some(e.offset.get()),
-                    format!(
-                        "CRC32 is {:#010x} but the section's bytes give {crc:#010x}",
-                        e.crc32.get()
-                    ),
-                ));
-            }
-        }
-        let mut end = HEADER_LEN + ENTRY_LEN * self.entries.len() as u64;
-        for e in &self.entries {
-            let pad = &bytes[end as usize..e.offset.get() as usize];
-            if let Some(p) = pad.iter().position(|&b| b != 0) {
-                return Err(Error::format(
-                    ErrorCode::PaddingNotZero,
-                    Some(&format!("padding before {}", kind_name(e.kind.get()))),
-                    Some(end + p as u64),
-                    format!("padding byte is {:#04x}, not zero", pad[p]),
-                ));
-            }
-            end = e.offset.get() + e.length.get();
-        }
+        section_table::verify_sections(bytes, &self.entries)?;
         // Per insertion, in the order of spec 13.3: payload range and row, overlap with the
         // next, token range, flags.
         let positions = self.positions();

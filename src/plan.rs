@@ -11,9 +11,9 @@ use crate::format::header::Header;
 use crate::format::plan::{self, contiguous_rows, hex, LongDocs, PlanInfo, Strategy, Tail};
 use crate::format::section_table::{
     self, check_codec_and_dtype, check_length, entry_offset, kind_name, missing, unknown_required,
-    DType, SectionEntry, SectionKind, ENTRY_LEN, FLAG_REQUIRED,
+    DType, SectionEntry, SectionKind, FLAG_REQUIRED,
 };
-use crate::format::{crc32, header::HEADER_LEN};
+
 use crate::mmap::MappedFile;
 use crate::read::VerifyReport;
 use crate::write::{write_small_file, Part};
@@ -597,33 +597,7 @@ impl<D: AsRef<[u8]>> Plan<D> {
     /// Reads every byte and checks what opening does not (spec 11.5).
     pub fn verify(&self) -> Result<VerifyReport> {
         let bytes = self.data.as_ref();
-        for e in &self.entries {
-            let crc = crc32(&bytes[e.range()]);
-            if crc != e.crc32.get() {
-                return Err(Error::format(
-                    ErrorCode::SectionChecksum,
-                    Some(&kind_name(e.kind.get())),
-                    Some(e.offset.get()),
-                    format!(
-                        "CRC32 is {:#010x} but the section's bytes give {crc:#010x}",
-                        e.crc32.get()
-                    ),
-                ));
-            }
-        }
-        let mut end = HEADER_LEN + ENTRY_LEN * self.entries.len() as u64;
-        for e in &self.entries {
-            let pad = &bytes[end as usize..e.offset.get() as usize];
-            if let Some(p) = pad.iter().position(|&b| b != 0) {
-                return Err(Error::format(
-                    ErrorCode::PaddingNotZero,
-                    Some(&format!("padding before {}", kind_name(e.kind.get()))),
-                    Some(end + p as u64),
-                    format!("padding byte is {:#04x}, not zero", pad[p]),
-                ));
-            }
-            end = e.offset.get() + e.length.get();
-        }
+        section_table::verify_sections(bytes, &self.entries)?;
         if self.info.strategy != Strategy::Contiguous {
             let mut total = 0u64;
             for r in 0..self.info.rows {

@@ -6,12 +6,12 @@ use std::path::Path;
 use zerocopy::FromBytes;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::header::{Header, HEADER_LEN};
+use crate::format::doc_offsets;
+use crate::format::header::Header;
 use crate::format::loss_mask::{self, LossMask};
 use crate::format::metadata::Metadata;
-use crate::format::section_table::{self, kind_name, DType, SectionEntry, Sections, ENTRY_LEN};
+use crate::format::section_table::{self, DType, SectionEntry, Sections};
 use crate::format::tokens::{Token, TokenSlice};
-use crate::format::{align_up, crc32, doc_offsets};
 use crate::mmap::MappedFile;
 
 /// A tokpack dataset: the token stream, its documents, its loss mask and metadata.
@@ -311,34 +311,7 @@ impl<D: AsRef<[u8]>> Dataset<D> {
     /// section's CRC32, zero padding, non-decreasing offsets, token ids below the vocabulary.
     pub fn verify(&self) -> Result<VerifyReport> {
         let bytes = self.data.as_ref();
-        for e in &self.entries {
-            let crc = crc32(&bytes[e.range()]);
-            if crc != e.crc32.get() {
-                return Err(Error::format(
-                    ErrorCode::SectionChecksum,
-                    Some(&kind_name(e.kind.get())),
-                    Some(e.offset.get()),
-                    format!(
-                        "CRC32 is {:#010x} but the section's bytes give {crc:#010x}",
-                        e.crc32.get()
-                    ),
-                ));
-            }
-        }
-        let mut end = HEADER_LEN + ENTRY_LEN * self.entries.len() as u64;
-        for e in &self.entries {
-            let pad = &bytes[end as usize..e.offset.get() as usize];
-            if let Some(p) = pad.iter().position(|&b| b != 0) {
-                return Err(Error::format(
-                    ErrorCode::PaddingNotZero,
-                    Some(&format!("padding before {}", kind_name(e.kind.get()))),
-                    Some(end + p as u64),
-                    format!("padding byte is {:#04x}, not zero", pad[p]),
-                ));
-            }
-            end = e.offset.get() + e.length.get();
-        }
-        debug_assert!(align_up(end).is_some());
+        section_table::verify_sections(bytes, &self.entries)?;
         doc_offsets::check_monotonic(self.doc_offsets(), self.sections.doc_offsets.offset.get())?;
         if self.vocab_size() < crate::format::tokens::max_vocab(self.dtype) {
             if let Some((index, token)) = first_out_of_range(self.tokens(), self.vocab_size()) {

@@ -203,29 +203,6 @@ fn detect_kind(path: &std::path::Path) -> Option<&'static str> {
     if entries.iter().any(|e| e.0 == 1) {
         return Some("dataset");
     }
-    // The metadata's "file" key says what the file is (spec 5.4); the section kinds decide
-    // only when the metadata cannot be read.
-    let from_meta = entries
-        .iter()
-        .find(|e| e.0 == 4)
-        .and_then(|&(_, offset, length)| {
-            let mut meta = vec![0u8; length.min(1 << 24) as usize];
-            file.read_exact_at(&mut meta, offset).ok()?;
-            let value: serde_json::Value = serde_json::from_slice(&meta).ok()?;
-            Some(
-                match value.get("file").and_then(serde_json::Value::as_str) {
-                    Some("plan") => "plan",
-                    Some("overlay") => "overlay",
-                    _ => "dataset",
-                },
-            )
-        });
-    if from_meta.is_some() {
-        return from_meta;
-    }
-    if entries.iter().any(|e| e.0 == 1) {
-        return Some("dataset");
-    }
     if entries.iter().any(|e| matches!(e.0, 5 | 8 | 9 | 10)) {
         return Some("overlay");
     }

@@ -2,8 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::metadata::{parse_strict, MAX_METADATA_BYTES};
-use super::plan::{check_writer, hex, MAX_SEQ_LEN};
+use super::plan::{hex, parse_derived_metadata, MAX_SEQ_LEN};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Section names, for messages.
@@ -98,26 +97,7 @@ impl OverlayInfo {
                 detail,
             )
         };
-        if bytes.len() as u64 > MAX_METADATA_BYTES {
-            return Err(bad(format!(
-                "{} bytes is over the {MAX_METADATA_BYTES}-byte limit",
-                bytes.len()
-            )));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|_| bad("not valid UTF-8".into()))?;
-        let value = parse_strict(text).map_err(|e| bad(format!("not valid metadata JSON: {e}")))?;
-        let Value::Object(top) = value else {
-            return Err(bad("not a JSON object".into()));
-        };
-        if top.get("file").and_then(Value::as_str) != Some("overlay") {
-            return Err(bad(
-                "\"file\" is not \"overlay\": this is not an overlay file".into(),
-            ));
-        }
-        check_writer(&top, bad)?;
-        let Some(Value::Object(o)) = top.get("overlay") else {
-            return Err(bad("no \"overlay\" object".into()));
-        };
+        let o = parse_derived_metadata(bytes, section_offset, "overlay")?;
         let int = |key: &str| -> Result<u64> {
             match o.get(key) {
                 Some(Value::Number(n)) if n.as_u64().is_some() => {

@@ -16,6 +16,44 @@ pub(crate) fn check_writer(top: &Map<String, Value>, bad: impl Fn(String) -> Err
     }
 }
 
+/// The METADATA object of a plan or overlay file (spec 11.1, 13.1): 5.4's JSON rules,
+/// `"file"` equal to `kind`, `writer` a string or null, and the object under the key `kind`.
+pub(crate) fn parse_derived_metadata(
+    bytes: &[u8],
+    section_offset: u64,
+    kind: &str,
+) -> Result<Map<String, Value>> {
+    let bad = |detail: String| {
+        Error::format(
+            ErrorCode::BadMetadata,
+            Some("METADATA"),
+            Some(section_offset),
+            detail,
+        )
+    };
+    if bytes.len() as u64 > MAX_METADATA_BYTES {
+        return Err(bad(format!(
+            "{} bytes is over the {MAX_METADATA_BYTES}-byte limit",
+            bytes.len()
+        )));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not valid UTF-8".into()))?;
+    let value = parse_strict(text).map_err(|e| bad(format!("not valid metadata JSON: {e}")))?;
+    let Value::Object(mut top) = value else {
+        return Err(bad("not a JSON object".into()));
+    };
+    if top.get("file").and_then(Value::as_str) != Some(kind) {
+        return Err(bad(format!(
+            "\"file\" is not \"{kind}\": this is not a {kind} file"
+        )));
+    }
+    check_writer(&top, bad)?;
+    match top.remove(kind) {
+        Some(Value::Object(o)) => Ok(o),
+        _ => Err(bad(format!("no \"{kind}\" object"))),
+    }
+}
+
 /// Section name of PLAN_ROWS, for messages.
 pub const ROWS: &str = "PLAN_ROWS";
 /// Section name of PLAN_SEGMENTS, for messages.
@@ -221,26 +259,7 @@ impl PlanInfo {
                 detail,
             )
         };
-        if bytes.len() as u64 > MAX_METADATA_BYTES {
-            return Err(bad(format!(
-                "{} bytes is over the {MAX_METADATA_BYTES}-byte limit",
-                bytes.len()
-            )));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|_| bad("not valid UTF-8".into()))?;
-        let value = parse_strict(text).map_err(|e| bad(format!("not valid metadata JSON: {e}")))?;
-        let Value::Object(top) = value else {
-            return Err(bad("not a JSON object".into()));
-        };
-        if top.get("file").and_then(Value::as_str) != Some("plan") {
-            return Err(bad(
-                "\"file\" is not \"plan\": this is not a plan file".into()
-            ));
-        }
-        check_writer(&top, bad)?;
-        let Some(Value::Object(p)) = top.get("plan") else {
-            return Err(bad("no \"plan\" object".into()));
-        };
+        let p = parse_derived_metadata(bytes, section_offset, "plan")?;
         let int = |key: &str| -> Result<u64> {
             match p.get(key) {
                 Some(Value::Number(n)) if n.as_u64().is_some() => {

@@ -302,6 +302,39 @@ pub fn parse_table(file: &[u8], header: &Header) -> Result<Vec<SectionEntry>> {
     Ok(entries.to_vec())
 }
 
+/// The full-pass checks every kind of tokpack file shares (spec 6.2 steps 1 and 2, 11.5,
+/// 13.3): each section's CRC32 in table order, then every padding byte zero.
+pub fn verify_sections(file: &[u8], entries: &[SectionEntry]) -> Result<()> {
+    for e in entries {
+        let crc = crc32(&file[e.range()]);
+        if crc != e.crc32.get() {
+            return Err(Error::format(
+                ErrorCode::SectionChecksum,
+                Some(&kind_name(e.kind.get())),
+                Some(e.offset.get()),
+                format!(
+                    "CRC32 is {:#010x} but the section's bytes give {crc:#010x}",
+                    e.crc32.get()
+                ),
+            ));
+        }
+    }
+    let mut end = HEADER_LEN + ENTRY_LEN * entries.len() as u64;
+    for e in entries {
+        let pad = &file[end as usize..e.offset.get() as usize];
+        if let Some(p) = pad.iter().position(|&b| b != 0) {
+            return Err(Error::format(
+                ErrorCode::PaddingNotZero,
+                Some(&format!("padding before {}", kind_name(e.kind.get()))),
+                Some(end + p as u64),
+                format!("padding byte is {:#04x}, not zero", pad[p]),
+            ));
+        }
+        end = e.offset.get() + e.length.get();
+    }
+    Ok(())
+}
+
 /// The sections of a file sorted by role (spec 6.1 steps 6 to 8).
 #[derive(Debug, Clone)]
 pub struct Sections {

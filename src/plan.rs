@@ -481,6 +481,21 @@ impl<D: AsRef<[u8]>> Plan<D> {
                     ),
                 ));
             }
+            let tokens = info.dataset_tokens.min(want * info.seq_len);
+            let truncated = info.dataset_tokens - tokens;
+            if info.tokens != tokens
+                || info.truncated_tokens != truncated
+                || info.split_documents != 0
+            {
+                return Err(bad_plan(
+                    "METADATA",
+                    Some(meta.offset.get()),
+                    format!(
+                        "a contiguous plan of {want} rows holds {tokens} tokens, truncates {truncated} and splits none, not {}, {} and {}",
+                        info.tokens, info.truncated_tokens, info.split_documents
+                    ),
+                ));
+            }
             return Ok(Plan {
                 data,
                 header,

@@ -138,6 +138,11 @@ fn must_refuse_plan_segment_crosses_document() {
 }
 
 #[test]
+fn must_refuse_plan_contiguous_figures() {
+    expect("plan_contiguous_figures", ErrorCode::BadPlan);
+}
+
+#[test]
 fn every_plan_case_has_a_named_test() {
     let named = include_str!("plan_rules.rs");
     for c in invalid_plan_cases() {

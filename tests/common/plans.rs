@@ -484,6 +484,30 @@ pub fn invalid_plan_cases() -> Vec<InvalidPlanCase> {
         },
     ));
     v.push(case(
+        "plan_contiguous_figures",
+        "bad_plan",
+        "open",
+        "a contiguous plan whose tokens figure is off by one",
+        {
+            let m = plan_meta(|m| {
+                let p = &mut m["plan"];
+                p["strategy"] = json!("contiguous");
+                p["tail"] = json!("drop");
+                let (n, l) = (
+                    p["dataset_tokens"].as_u64().expect("int"),
+                    p["seq_len"].as_u64().expect("int"),
+                );
+                let rows = (n - 1) / l;
+                p["rows"] = json!(rows);
+                p["tokens"] = json!(rows * l - 1);
+                p["padding_tokens"] = json!(1);
+                p["truncated_tokens"] = json!(n - rows * l + 1);
+                p["split_documents"] = json!(0);
+            });
+            build_raw(&[RawSection::metadata(&m)])
+        },
+    ));
+    v.push(case(
         "plan_section_checksum",
         "section_checksum",
         "verify",

@@ -13,7 +13,7 @@ import pytest
 
 import catalog
 import tokpack
-from cli_tool import cli, error_code, needs_cli
+from cli_tool import cli, error_code, expected_verify_code, needs_cli, reader_the_cli_picks
 from json_values import differences
 
 pytestmark = needs_cli
@@ -160,30 +160,11 @@ def test_get_out_of_range_document_fails(built):
 # -- files from the spec-derived writer (tests/catalog.py), read by the CLI ------------
 
 # Where the CLI disagrees with the spec (and this reader), by catalogue name, with the
-# reason; each becomes a strict xfail. See README.md, "Known disagreements".
-_BY_SECTION_KINDS = (
-    "5.4 / 6.1: a file whose metadata has no 'file' key (or \"file\": \"dataset\") is a "
-    "dataset file, where kinds 5 to 10 are unknown kinds (refused when required, skipped "
-    "otherwise); `tokpack verify` / `info` pick the reader by the section kinds present "
-    "(kind 5, 8, 9 or 10: overlay, 6 or 7: plan) and {}")
-_REQUIRED_BY_KIND = _BY_SECTION_KINDS.format(
-    "report the plan / overlay reader's code for the TOKENS section (bad_plan / "
-    "bad_overlay), not unknown_required_section")
-_OPTIONAL_BY_KIND = _BY_SECTION_KINDS.format(
-    "refuse this valid dataset file (bad_plan / bad_overlay: 'a plan file holds no TOKENS "
-    "section'); `tokpack get` reads it")
-KNOWN_CLI_DISAGREEMENTS = {
-    # Invalid files the CLI does not refuse with the spec's code.
-    "unknown_required_7": _REQUIRED_BY_KIND,
-    "unknown_required_insertions": _REQUIRED_BY_KIND,
-    "unknown_required_packing_plan": _REQUIRED_BY_KIND,
-    "step6_before_step8_unknown_required": _REQUIRED_BY_KIND,
-}
+# reason; each becomes a strict xfail. See README.md, "Known disagreements". None at
+# present.
+KNOWN_CLI_DISAGREEMENTS = {}
 #: Valid files that `tokpack verify` refuses.
-KNOWN_CLI_VERIFY_DISAGREEMENTS = {
-    "reserved_kind_5_optional": _OPTIONAL_BY_KIND,
-    "unknown_optional_kind_6": _OPTIONAL_BY_KIND,
-}
+KNOWN_CLI_VERIFY_DISAGREEMENTS = {}
 #: Valid files whose metadata `tokpack info --json` does not print as this reader
 #: gives it (types compared: integer against double, and the sign of a zero).
 KNOWN_CLI_INFO_DISAGREEMENTS = dict(KNOWN_CLI_VERIFY_DISAGREEMENTS)
@@ -209,8 +190,13 @@ def _marks(name, known=KNOWN_CLI_DISAGREEMENTS):
 def test_cli_refuses_invalid_spec_writer_files(tmp_path, name, data, code):
     _, result, cli_code = cli_verify(tmp_path, name, data)
     assert result.returncode != 0, f"tokpack verify accepts {name}: {result.stdout}"
+    # `tokpack verify` picks its reader by the metadata's "file" key (cli_tool.py): a
+    # dataset file whose key says "plan" or "overlay" (metadata_file_plan,
+    # metadata_file_overlay) gets the code of that reader, compared with this
+    # package's reader of that kind.
+    want = expected_verify_code(data, "dataset", code)
     # The CLI ends its error line with "[code]"; compare when it does.
-    assert cli_code in (None, code), f"{name}: CLI says {result.stderr.strip()}"
+    assert cli_code in (None, want), f"{name}: CLI says {result.stderr.strip()}"
 
 
 @pytest.mark.parametrize(
@@ -219,6 +205,7 @@ def test_cli_refuses_invalid_spec_writer_files(tmp_path, name, data, code):
      for n, d in catalog.valid_files()],
 )
 def test_cli_reads_valid_spec_writer_files(tmp_path, name, data):
+    assert reader_the_cli_picks(data) == "dataset"
     path, result, _ = cli_verify(tmp_path, name, data)
     assert result.returncode == 0, f"tokpack verify refuses {name}: {result.stderr}"
     ds = tokpack.open(path)

@@ -208,13 +208,15 @@ def test_overlay_vector(tpk):
 
 @pytest.mark.parametrize("tpk", vector_files("overlays"))
 def test_overlay_vector_is_placed_as_14_says(tpk):
-    """Re-running section 14 from the vector's ``random`` description (explicit
-    insertions first, split at row boundaries, then the sequences, EOS-wrapped when
-    ``wrap_eos`` is not null, into ``rows`` with ``seed`` and ``max_tries``) gives
-    exactly the stored insertions."""
+    """Re-running section 14 from the vector's ``random`` description (spec 10: the
+    ``explicit_first`` insertions as ``[position, tokens, flag]``, split at row
+    boundaries, then the sequences, EOS-wrapped when ``wrap_eos`` is not null, into
+    ``rows`` with ``seed`` and ``max_tries``, target flag 1) gives exactly the stored
+    insertions, flags included."""
     want = expectation(tpk)
     ov = tokpack.open_overlay(tpk)
     r = want["random"]
+    assert all(len(item) == 3 and item[2] in (0, 1) for item in r["explicit_first"]), r
     done = placement.place(
         want["seq_len"], ov.num_rows, explicit=r["explicit_first"], split_across_rows=True,
         sequences=r["sequences"], rows=tuple(r["rows"]), seed=r["seed"],
@@ -222,13 +224,8 @@ def test_overlay_vector_is_placed_as_14_says(tpk):
     assert done.positions == ov.positions.tolist()
     assert done.rows_dict() == want["insertions"]
     assert sum(len(t) for _, t, _ in done.insertions) == ov.num_tokens
-    # Random insertions have target flag 1 (14). `explicit_first` gives no flags (the
-    # explicit insertion at 64 of u16_mask_contiguous_16 is stored with flag 0), so
-    # those are not compared.
-    explicit = {p for p, _ in placement.explicit_insertions(
-        r["explicit_first"], want["seq_len"], ov.num_rows, split_across_rows=True)}
-    flags = dict(zip(ov.positions.tolist(), ov.flags.tolist()))
-    assert all(flags[p] == 1 for p in done.positions if p not in explicit)
+    assert [f for _, _, f in done.insertions] == ov.flags.tolist()
+    assert len(done.insertions) == want["overlay"]["insertions"] == ov.num_insertions
 
 
 @pytest.mark.parametrize("tpk", vector_files("overlays_invalid"))
@@ -252,6 +249,31 @@ def test_invalid_overlay_vector(tpk):
         with pytest.raises(tokpack.TokpackError) as info:
             tokpack.Rows(ds, want["seq_len"], overlays=[ov])
     assert info.value.code == want["error"], f"{want['why']}: got {info.value}"
+
+
+@pytest.mark.parametrize("tpk", [
+    p for p in vector_files("overlays_invalid")
+    if p.values[0] is None or expectation(p.values[0])["stage"] == "verify"])
+def test_rows_through_an_unverified_invalid_overlay_vector(tpk):
+    """13.2: reading rows through an overlay that was not verified, each insertion a
+    row applies is checked (``bad_overlay``); a row never fails otherwise, and
+    ``overlay_positions_out_of_order`` (positions [20, 3] at L = 16) is refused in
+    row 0."""
+    want = expectation(tpk)
+    assert want["plan"] is None
+    ov = tokpack.open_overlay(tpk)
+    rows = tokpack.Rows(tokpack.open(VECTORS / want["dataset"]), want["seq_len"], overlays=[ov])
+    codes = set()
+    for i in range(len(rows)):
+        try:
+            rows.row(i)
+        except tokpack.TokpackError as err:
+            codes.add(err.code)
+    assert codes <= {"bad_overlay"}, codes
+    if tpk.stem == "overlay_positions_out_of_order":
+        with pytest.raises(tokpack.TokpackError) as info:
+            rows.row(0)
+        assert info.value.code == "bad_overlay"
 
 
 @pytest.mark.parametrize("kind", ["valid", "invalid", "plans", "plans_invalid", "overlays",

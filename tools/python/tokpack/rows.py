@@ -60,8 +60,8 @@ class Rows:
 
     A plan must be bound to the dataset (``wrong_dataset``, 11.4), and each row read
     is checked as 11.4 asks of an unverified plan (``bad_plan``), and each insertion
-    it applies as 13.2 asks of an unverified overlay (``bad_overlay``; two insertions
-    of one row that intersect: ``insertion_overlap``). The contiguous view checks once
+    it applies as 13.2 asks of an unverified overlay (``bad_overlay``, also when the
+    row's insertions are out of order or intersect). The contiguous view checks once
     that the dataset's offsets never decrease (``bad_doc_offsets``): it looks runs up
     in them.
     """
@@ -318,19 +318,12 @@ def _apply(found, input_ids: np.ndarray, labels: np.ndarray, structure: np.ndarr
     """13.4, for each insertion of the row (offset ``o``, tokens ``t``, target flag
     ``f``): ``input_ids[o + k] = t[k]``; each ``j`` from ``max(o - 1, 0)`` to
     ``o + len - 2`` with a target by the structure of the view gets ``labels[j] =
-    input_ids[j + 1]`` when ``f``, else ``-100``. Nothing else changes. Insertions of
-    different overlays never intersect (checked when the view was made), so each
-    overlay's insertions are applied on their own; ``loss_mask`` follows from the
-    labels."""
+    input_ids[j + 1]`` when ``f``, else ``-100``. Nothing else changes. Each overlay's
+    insertions of the row come in position order without intersecting (checked as
+    they were read), and insertions of different overlays never intersect (checked
+    when the view was made), so each overlay's insertions are applied on their own;
+    ``loss_mask`` follows from the labels."""
     for offsets, lengths, tokens, targets in found:
-        order = np.argsort(offsets, kind="stable")
-        if len(order) > 1:
-            o, n = offsets[order], lengths[order]
-            clash = np.flatnonzero(o[:-1] + n[:-1] > o[1:])
-            if len(clash):
-                a, b = order[clash[0]], order[clash[0] + 1]
-                raise overlap_error(int(offsets[b]), int(lengths[b]), int(offsets[a]),
-                                    int(lengths[a]), where="row offsets: ")
         total = int(lengths.sum())
         first_token = np.cumsum(lengths) - lengths  # index of each payload in `tokens`
         at = np.repeat(offsets - first_token, lengths) + np.arange(total)

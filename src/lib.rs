@@ -69,6 +69,7 @@ mod overlay;
 mod plan;
 mod read;
 mod rows;
+mod shuffle;
 pub mod stats;
 pub mod text;
 mod write;
@@ -93,4 +94,5 @@ pub use overlay::{
 pub use plan::{make_plan, plan_from_offsets, PackedPlan, Plan, PlanOptions};
 pub use read::{Dataset, TypedView, VerifyReport};
 pub use rows::{RowBuffers, RowOptions, Rows, IGNORE_INDEX};
+pub use shuffle::{EpochOrder, RankOrder};
 pub use write::{random_id as random_dataset_id, WriteSummary, Writer, WriterOptions};

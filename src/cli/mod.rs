@@ -59,6 +59,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the training order of spec 16: a rank's rows of an epoch as a JSON list, or the
+    /// epoch and row of global training positions.
+    Order {
+        /// Rows in the view.
+        #[arg(long)]
+        rows: u64,
+        /// Shuffle seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Epoch.
+        #[arg(long, default_value_t = 0)]
+        epoch: u64,
+        /// Number of ranks.
+        #[arg(long, default_value_t = 1)]
+        world_size: u64,
+        /// This rank.
+        #[arg(long, default_value_t = 0)]
+        rank: u64,
+        /// Drop rows that do not divide evenly among ranks (else pad by wrapping).
+        #[arg(long)]
+        drop_last: bool,
+        /// First position of the rank's epoch to print (resume).
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// How many rows to print (default: to the end of the epoch).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Instead: print [epoch, row] for these global training positions.
+        #[arg(long, value_delimiter = ',')]
+        global: Vec<u64>,
+    },
     /// Join manifests (the parts a job array wrote) into one, in the order given.
     Manifest {
         /// The parts' manifests.
@@ -125,6 +156,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => stats::run(&file, top, show, json),
         Command::Remap(args) => stats::remap(args),
+        Command::Order {
+            rows,
+            seed,
+            epoch,
+            world_size,
+            rank,
+            drop_last,
+            start,
+            count,
+            global,
+        } => {
+            let order = tokpack::RankOrder::new(rows, seed, world_size, rank, drop_last)?;
+            let out: Vec<serde_json::Value> = if global.is_empty() {
+                let take = count.unwrap_or(u64::MAX) as usize;
+                order
+                    .rows_of_epoch(epoch, start)?
+                    .take(take)
+                    .map(serde_json::Value::from)
+                    .collect()
+            } else {
+                global
+                    .iter()
+                    .map(|&g| {
+                        order
+                            .row_at_global(g)
+                            .map(|(e, r)| serde_json::json!([e, r]))
+                    })
+                    .collect::<tokpack::Result<_>>()?
+            };
+            println!("{}", serde_json::Value::Array(out));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Manifest { parts, output } => {
             let id = tokpack::random_dataset_id()?;
             let n = tokpack::Manifest::join(&parts, &output, id)?;

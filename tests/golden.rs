@@ -180,6 +180,39 @@ fn golden_vectors_are_current() {
             c.name, c.code, c.stage, c.why
         ));
     }
+    // Training order (spec 16): epochs, ranks, global positions for a few sizes and seeds.
+    let mut orders = Vec::new();
+    for (n, seed) in [(1u64, 0u64), (2, 1), (7, 42), (1000, 7), (65_537, u64::MAX)] {
+        for epoch in [0u64, 1, 5] {
+            let o = tokpack::EpochOrder::new(n, seed, epoch).expect("order");
+            let take = n.min(64);
+            orders.push(json!({"rows": n, "seed": seed.to_string(), "epoch": epoch, "order_head": (0..take).map(|i| o.row(i)).collect::<Vec<_>>()}));
+        }
+        for (w, drop_last) in [(3u64, true), (3, false), (8, false)] {
+            if drop_last && n < w {
+                continue;
+            }
+            for r in 0..w {
+                let ro = tokpack::RankOrder::new(n, seed, w, r, drop_last).expect("rank order");
+                let rows: Vec<u64> = ro.rows_of_epoch(1, 0).expect("rows").take(32).collect();
+                let globals: Vec<Value> = [0u64, 1, 17, 3 * ro.per_epoch() + 5]
+                    .iter()
+                    .map(|&g| {
+                        let (e, row) = ro.row_at_global(g).expect("global");
+                        json!([g, e, row])
+                    })
+                    .collect();
+                orders.push(json!({"rows": n, "seed": seed.to_string(), "world_size": w, "rank": r, "drop_last": drop_last, "per_rank": ro.per_rank(), "epoch_1_head": rows, "global": globals}));
+            }
+        }
+    }
+    check_or_write(&dir.join("order.json"), &pretty(&json!({"cases": orders})));
+    readme.push_str(
+        "\n## order.json\n\nThe training order of spec section 16. Each case gives `rows` and `seed` (a decimal string, \
+         since seeds use all 64 bits) and either `epoch` with `order_head` (the epoch's first positions, `order(0..)`), \
+         or `world_size`, `rank`, `drop_last`, `per_rank`, `epoch_1_head` (that rank's first rows of epoch 1) and \
+         `global` (`[g, epoch, row]` for global training positions `g`).\n",
+    );
     check_or_write(&dir.join("README.md"), readme.as_bytes());
     // No stray vectors that the catalogue no longer makes.
     for sub in [
@@ -190,7 +223,7 @@ fn golden_vectors_are_current() {
         "overlays",
         "overlays_invalid",
     ] {
-        // README.md sits one level up; only vectors live in these folders.
+        // README.md and order.json sit one level up; only vectors live in these folders.
         for entry in fs::read_dir(dir.join(sub)).expect("vector dir") {
             let p = entry.expect("entry").path();
             let stem = p.file_stem().expect("stem").to_string_lossy().into_owned();

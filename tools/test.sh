@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import numpy, pytest" 2>/dev/null || python3 -m pip install --quiet numpy pytest
+# PyTorch for the trainer-integration tests (CPU is enough; PyPI's wheel is large, ~1 min).
+python3 -c "import torch" 2>/dev/null || python3 -m pip install --quiet torch
 cargo test --release
 cargo build --release --quiet
 TOKPACK_BIN="$PWD/target/release/tokpack" python3 -m pytest -q tools/python/tests

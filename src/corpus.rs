@@ -92,7 +92,14 @@ impl<D: AsRef<[u8]>> Corpus for Dataset<D> {
     fn doc_starts_in(&self, from: u64, to: u64, out: &mut Vec<u64>) -> Result<()> {
         let offsets = self.doc_offsets();
         let first = offsets.partition_point(|&o| o <= from);
-        out.extend(offsets[first..].iter().copied().take_while(|&o| o <= to));
+        // An unverified file may hold decreasing offsets: keep only what lies in (from, to].
+        out.extend(
+            offsets[first..]
+                .iter()
+                .copied()
+                .take_while(|&o| o <= to)
+                .filter(|&o| o > from),
+        );
         Ok(())
     }
 

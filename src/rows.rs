@@ -404,6 +404,9 @@ impl<'d, 'p, C: Corpus> Rows<'d, 'p, C> {
             .doc_starts_in(start, start + l as u64, &mut starts)?;
         let mut run_start = 0usize;
         for &o in &starts {
+            if o <= start || o > start + l as u64 {
+                continue;
+            }
             let j = (o - start) as usize;
             if self.mask_boundaries {
                 // Position j - 1 predicts token o, the first of another document.

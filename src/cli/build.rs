@@ -208,7 +208,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
             .finish()
             .with_context(|| format!("finishing {}", args.output.display()))?;
         let secs = started.elapsed().as_secs_f64();
-        println!(
+        outln!(
             "wrote {}: {} shards, {} documents, {} tokens in {secs:.2} s ({:.0} tokens/s)",
             manifest.display(),
             shards.len(),
@@ -225,7 +225,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .finish()
         .with_context(|| format!("finishing {}", args.output.display()))?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "wrote {}: {} documents, {} tokens, {} bytes{} in {secs:.2} s ({:.0} tokens/s)",
         summary.path.display(),
         summary.num_documents,

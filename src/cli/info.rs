@@ -39,25 +39,25 @@ fn plan_info(path: &Path, plan: &tokpack::Plan, as_json: bool) -> anyhow::Result
             "fill": plan.info().fill(),
             "sections": sections_json(plan.sections()),
         });
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        outln!("{}", serde_json::to_string_pretty(&info)?);
     } else {
         let i = plan.info();
-        println!(
+        outln!(
             "file          {} (plan file, format {major}.{minor})",
             path.display()
         );
-        println!(
+        outln!(
             "for dataset   {} ({} tokens, {} documents)",
             hex(&i.dataset_id),
             i.dataset_tokens,
             i.dataset_documents
         );
-        println!("strategy      {} (L = {})", i.strategy.name(), i.seq_len);
-        println!("rows          {}", i.rows);
-        println!("fill          {:.2}%", 100.0 * i.fill());
-        println!("padding       {} tokens", i.padding_tokens);
-        println!("truncated     {} tokens", i.truncated_tokens);
-        println!("split         {} documents", i.split_documents);
+        outln!("strategy      {} (L = {})", i.strategy.name(), i.seq_len);
+        outln!("rows          {}", i.rows);
+        outln!("fill          {:.2}%", 100.0 * i.fill());
+        outln!("padding       {} tokens", i.padding_tokens);
+        outln!("truncated     {} tokens", i.truncated_tokens);
+        outln!("split         {} documents", i.split_documents);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,22 +82,24 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 "shards": m.entries(),
             });
             if as_json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
+                outln!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                println!(
+                outln!(
                     "file          {} (manifest of {} shards)",
                     path.display(),
                     m.num_shards()
                 );
-                println!("dataset id    {}", hex(&m.corpus_id()));
-                println!("documents     {}", m.num_documents());
-                println!("tokens        {}", m.num_tokens());
-                println!("dtype         {}", m.token_dtype().name());
-                println!("vocab size    {}", m.metadata().vocab_size);
+                outln!("dataset id    {}", hex(&m.corpus_id()));
+                outln!("documents     {}", m.num_documents());
+                outln!("tokens        {}", m.num_tokens());
+                outln!("dtype         {}", m.token_dtype().name());
+                outln!("vocab size    {}", m.metadata().vocab_size);
                 for e in m.entries() {
-                    println!(
+                    outln!(
                         "  {:<40} {:>12} documents {:>14} tokens",
-                        e.path, e.documents, e.tokens
+                        e.path,
+                        e.documents,
+                        e.tokens
                     );
                 }
             }
@@ -112,10 +114,10 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 "sections": sections_json(overlay.sections()),
             });
             if as_json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
+                outln!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                println!("file          {} (overlay file)", path.display());
-                println!("overlay       {}", serde_json::to_string(&meta["overlay"])?);
+                outln!("file          {} (overlay file)", path.display());
+                outln!("overlay       {}", serde_json::to_string(&meta["overlay"])?);
             }
             return Ok(ExitCode::SUCCESS);
         }

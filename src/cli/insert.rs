@@ -136,7 +136,7 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow!("{}: {e}", path.display()))?;
             explicit += 1;
         }
-        println!(
+        outln!(
             "explicit: {explicit} insertions ({} after splitting at row boundaries)",
             builder.len()
         );
@@ -161,7 +161,7 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
             None => (seqs.iter().cloned().enumerate().collect(), Vec::new()),
         };
         if !wrap_dropped.is_empty() {
-            println!("dropped by EOS wrapping (empty or longer than {}): {} sequences, indices {wrap_dropped:?}", args.seq_len, wrap_dropped.len());
+            outln!("dropped by EOS wrapping (empty or longer than {}): {} sequences, indices {wrap_dropped:?}", args.seq_len, wrap_dropped.len());
         }
         let mut opts = RandomOptions::new((start, end), args.seed);
         opts.max_tries = args.max_tries;
@@ -170,17 +170,17 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
         let report = builder
             .add_random_indexed(&kept, &opts)
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        println!(
+        outln!(
             "random: {} of {} sequences placed in rows {start}:{end} with seed {}",
             report.placed,
             seqs.len(),
             args.seed
         );
-        println!("collisions avoided: {}", report.collisions);
+        outln!("collisions avoided: {}", report.collisions);
         if report.dropped.is_empty() {
-            println!("dropped: none");
+            outln!("dropped: none");
         } else {
-            println!(
+            outln!(
                 "dropped (no free place): {} sequences, indices {:?}",
                 report.dropped.len(),
                 report.dropped
@@ -191,7 +191,7 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
     overlay
         .write(&args.output, !args.no_sync)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    println!(
+    outln!(
         "wrote {}: {} insertions, {} tokens, for rows of {}{}",
         args.output.display(),
         overlay.info.insertions,
@@ -215,7 +215,7 @@ pub fn export(path: &Path, output: Option<&Path>) -> anyhow::Result<ExitCode> {
     match output {
         Some(out) => std::fs::write(out, text + "\n")
             .with_context(|| format!("writing {}", out.display()))?,
-        None => println!("{text}"),
+        None => outln!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
 }

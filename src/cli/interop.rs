@@ -105,10 +105,11 @@ pub struct ExportArgs {
     no_sync: bool,
 }
 
-fn print_notes(notes: &[String]) {
+fn print_notes(notes: &[String]) -> anyhow::Result<()> {
     for n in notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
+    Ok(())
 }
 
 pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -190,7 +191,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .finish()
         .with_context(|| format!("finishing {}", args.output.display()))?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "imported {} {} input{} into {}: {} documents, {} tokens, {} bytes{} in {secs:.2} s ({:.0} tokens/s)",
         args.inputs.len(),
         layout.name(),
@@ -206,7 +207,7 @@ pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         },
         summary.num_tokens as f64 / secs.max(1e-9)
     );
-    print_notes(&notes);
+    print_notes(&notes)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -263,7 +264,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    println!(
+    outln!(
         "exported {} to {} ({}): {} documents, {} tokens in {secs:.2} s ({:.0} tokens/s)",
         args.file.display(),
         files.join(" + "),
@@ -272,6 +273,6 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         report.tokens,
         report.tokens as f64 / secs.max(1e-9)
     );
-    print_notes(&report.notes);
+    print_notes(&report.notes)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,14 @@
 //! Subcommands of the `tokpack` tool. Their names, flags and JSON outputs are an interface.
 
+/// `println!` that returns an error instead of panicking when stdout is closed
+/// (`tokpack info x | head`), so `main` can exit quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?;
+    }};
+}
+
 mod build;
 mod get;
 mod info;
@@ -185,13 +194,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                     .collect::<tokpack::Result<_>>()?
             };
-            println!("{}", serde_json::Value::Array(out));
+            outln!("{}", serde_json::Value::Array(out));
             Ok(ExitCode::SUCCESS)
         }
         Command::Manifest { parts, output } => {
             let id = tokpack::random_dataset_id()?;
             let n = tokpack::Manifest::join(&parts, &output, id)?;
-            println!(
+            outln!(
                 "wrote {}: {} parts, {n} shards",
                 output.display(),
                 parts.len()

@@ -66,26 +66,26 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         let mut v = serde_json::Value::Object(i.to_metadata())["plan"].clone();
         v["fill"] = serde_json::json!(i.fill());
         v["seconds"] = serde_json::json!(secs);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "strategy          {} (L = {})",
         i.strategy.name(),
         i.seq_len
     );
-    println!("rows              {}", i.rows);
-    println!(
+    outln!("rows              {}", i.rows);
+    outln!(
         "fill              {:.2}% (non-padding tokens / (rows x L))",
         100.0 * i.fill()
     );
-    println!("tokens in rows    {}", i.tokens);
-    println!("padding tokens    {}", i.padding_tokens);
-    println!("truncated tokens  {}", i.truncated_tokens);
-    println!("documents split   {}", i.split_documents);
-    println!("time              {planned:.3} s to plan, {secs:.3} s in all");
+    outln!("tokens in rows    {}", i.tokens);
+    outln!("padding tokens    {}", i.padding_tokens);
+    outln!("truncated tokens  {}", i.truncated_tokens);
+    outln!("documents split   {}", i.split_documents);
+    outln!("time              {planned:.3} s to plan, {secs:.3} s in all");
     if let Some(out) = &args.output {
-        println!("wrote             {}", out.display());
+        outln!("wrote             {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -96,37 +96,37 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
         if let Some(t) = &text {
             v["text"] = json!(t);
         }
-        println!("{}", serde_json::to_string(&v)?);
+        outln!("{}", serde_json::to_string(&v)?);
     } else {
-        println!(
+        outln!(
             "row {} of {} (L = {})",
             args.index,
             rows.num_rows(),
             rows.seq_len()
         );
         let join = |v: Vec<String>| v.join(" ");
-        println!(
+        outln!(
             "input_ids:    {}",
             join(buf.input_ids.iter().map(|x| x.to_string()).collect())
         );
-        println!(
+        outln!(
             "labels:       {}",
             join(buf.labels.iter().map(|x| x.to_string()).collect())
         );
-        println!(
+        outln!(
             "position_ids: {}",
             join(buf.position_ids.iter().map(|x| x.to_string()).collect())
         );
-        println!(
+        outln!(
             "cu_seqlens:   {}",
             join(buf.cu_seqlens.iter().map(|x| x.to_string()).collect())
         );
-        println!(
+        outln!(
             "loss_mask:    {}",
             join(buf.loss_mask.iter().map(|x| x.to_string()).collect())
         );
         if let Some(t) = &text {
-            println!("text:\n{t}");
+            outln!("text:\n{t}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -36,24 +36,24 @@ pub fn run(
             "top_tokens": counts.by_frequency.iter().take(show).map(|&(id, c)| json!([id, c])).collect::<Vec<_>>(),
             "coverage": ks.iter().map(|&k| json!({"top": k, "coverage": counts.coverage(k), "oov_rate": 1.0 - counts.coverage(k)})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("documents        {}", ds.num_documents());
-    println!("tokens           {}", ds.num_tokens());
-    println!(
+    outln!("documents        {}", ds.num_documents());
+    outln!("tokens           {}", ds.num_tokens());
+    outln!(
         "distinct tokens  {} of a vocabulary of {}",
         counts.by_frequency.len(),
         ds.vocab_size()
     );
-    println!("counted in       {secs:.3} s");
-    println!("document lengths");
+    outln!("counted in       {secs:.3} s");
+    outln!("document lengths");
     let mut lower = 0;
     for &(below, docs, toks) in &hist {
-        println!("  [{lower:>7}, {below:>7})  {docs:>10} documents  {toks:>14} tokens");
+        outln!("  [{lower:>7}, {below:>7})  {docs:>10} documents  {toks:>14} tokens");
         lower = below;
     }
-    println!("most frequent tokens");
+    outln!("most frequent tokens");
     let tokenizer = super::get::decoder(ds.metadata(), None).ok();
     for &(id, c) in counts.by_frequency.iter().take(show) {
         let text = tokenizer
@@ -61,15 +61,15 @@ pub fn run(
             .and_then(|t| t.decode(&[id]).ok())
             .map(|s| format!("{s:?}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {id:>10}  {c:>12}  {:>6.2}%  {text}",
             100.0 * c as f64 / counts.total.max(1) as f64
         );
     }
-    println!("coverage of the most frequent ids");
+    outln!("coverage of the most frequent ids");
     for k in ks {
         let cov = counts.coverage(k);
-        println!(
+        outln!(
             "  top {k:>7}: {:>7.3}% coverage, OOV rate {:.3}%",
             100.0 * cov,
             100.0 * (1.0 - cov)
@@ -120,7 +120,7 @@ pub fn remap(args: RemapArgs) -> anyhow::Result<ExitCode> {
         .apply(&ds, &mut w)
         .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let summary = w.finish()?;
-    println!(
+    outln!(
         "wrote {}: {} documents, {} tokens over {} ids ({} kept, unk {}, {} reserved); coverage {:.3}%, OOV rate {:.3}% ({:.2} s)",
         summary.path.display(),
         summary.num_documents,

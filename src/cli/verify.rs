@@ -14,7 +14,7 @@ pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
                 );
             }
             let report = ds.verify().map_err(fail)?;
-            println!(
+            outln!(
                 "ok: {}: {} sections, {} bytes, {} documents, {} tokens verified",
                 path.display(),
                 report.sections,
@@ -43,7 +43,7 @@ pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
                 );
             }
             use tokpack::Corpus;
-            println!(
+            outln!(
                 "ok: {}: manifest of {} shards, {} documents, {} tokens verified",
                 path.display(),
                 m.num_shards(),
@@ -54,7 +54,7 @@ pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
         Opened::Overlay(overlay) => {
             let report = overlay.verify().map_err(fail)?;
             let i = overlay.info();
-            println!(
+            outln!(
                 "ok: {}: overlay, {} insertions of {} tokens for rows of {}, {} sections, {} bytes verified",
                 path.display(),
                 i.insertions,
@@ -70,7 +70,7 @@ pub fn run(path: &Path, dataset: Option<&Path>) -> anyhow::Result<ExitCode> {
                 None => plan.verify().map_err(fail)?,
             };
             let i = plan.info();
-            println!(
+            outln!(
                 "ok: {}: plan ({}, L = {}), {} rows, {} sections, {} bytes verified{}",
                 path.display(),
                 i.strategy.name(),

@@ -31,6 +31,8 @@ spec's error codes (section 6.3). Out-of-range document or row indices raise
 from .dataset import Dataset, open
 from . import interchange, placement
 from .errors import ERROR_CODES, TokpackError
+from .manifest import Manifest, ManifestError, open_manifest
+from . import order
 from .overlay import Insertion, Overlay, open_overlay
 from .plan import Plan, open_plan
 from .rows import IGNORE_INDEX, Rows
@@ -40,13 +42,17 @@ __all__ = [
     "ERROR_CODES",
     "IGNORE_INDEX",
     "Insertion",
+    "Manifest",
+    "ManifestError",
     "Overlay",
     "Plan",
     "Rows",
     "TokpackError",
     "interchange",
     "open",
+    "open_manifest",
     "open_overlay",
+    "order",
     "open_plan",
     "placement",
 ]

@@ -1,6 +1,7 @@
 """The reader: opening (spec 6.1) and verifying (spec 6.2) a tokpack file."""
 
 import operator
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -228,6 +229,24 @@ class Dataset:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.document(i)
 
+    # -- what views read (the same methods on a manifest, spec 15) ----------------
+
+    def tokens_range(self, start: int, stop: int) -> np.ndarray:
+        """Tokens ``start .. stop`` of the stream: a zero-copy slice of :attr:`tokens`."""
+        return self._tokens[start:stop]
+
+    def tokens_at(self, positions) -> np.ndarray:
+        """The tokens at ``positions`` (an integer array), gathered."""
+        return self._tokens[positions]
+
+    def doc_starts_in(self, start: int, stop: int) -> np.ndarray:
+        """The DOC_OFFSETS values ``p`` with ``start <= p < stop``, sorted, as int64
+        (each value once). Checks once that the offsets never decrease."""
+        offsets = self.ordered_doc_offsets()
+        lo = np.searchsorted(offsets, np.uint64(start), side="left")
+        hi = np.searchsorted(offsets, np.uint64(stop), side="left")
+        return np.unique(offsets[lo:hi].astype(np.int64))
+
     # -- verify -------------------------------------------------------------------
 
     def verify(self) -> None:
@@ -254,9 +273,16 @@ class Dataset:
 
 
 def open(path) -> Dataset:  # noqa: A001 - the package's public verb, tokpack.open
-    """Map the file at ``path`` read-only and open it (spec 6.1, cheap).
+    """Map the file at ``path`` read-only and open it (spec 6.1, cheap). A path ending
+    in ``.json`` is a manifest (spec 15): a :class:`tokpack.Manifest`, shards opened
+    when first read.
 
     Raises ``OSError`` when the file cannot be read and :class:`TokpackError` when it
     is not a valid tokpack file.
     """
+    name = os.fspath(path)
+    if name.endswith(b".json" if isinstance(name, bytes) else ".json"):
+        from .manifest import Manifest
+
+        return Manifest(path)
     return Dataset(map_file(path))

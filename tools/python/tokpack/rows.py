@@ -116,7 +116,9 @@ class Rows:
         self._cu_dtype = np.int32 if seq_len < 2**31 else np.int64
         if strategy == "contiguous":
             self._num_rows = contiguous_row_count(dataset.num_tokens, seq_len, tail)
-            self._offsets = dataset.ordered_doc_offsets()
+            if not getattr(dataset, "is_manifest", False):
+                # A manifest checks each shard's offsets when it opens it (lazily).
+                dataset.ordered_doc_offsets()
         else:
             self._num_rows = plan.num_rows
         self._overlays = tuple(overlays)
@@ -187,7 +189,7 @@ class Rows:
             )
         start = self._index(i) * self._seq_len
         stop = min(start + self._seq_len + 1, self._dataset.num_tokens)
-        return self._dataset.tokens[start:stop]
+        return self._dataset.tokens_range(start, stop)
 
     def row(self, i: int) -> Dict[str, np.ndarray]:
         """Row ``i`` as the dict ``input_ids``, ``labels``, ``position_ids``,
@@ -214,27 +216,22 @@ class Rows:
         ds, L = self._dataset, self._seq_len
         n = ds.num_tokens
         start = i * L
-        window = ds.tokens[start : min(start + L + 1, n)]  # zero copy
+        window = ds.tokens_range(start, min(start + L + 1, n))  # zero copy in one file
         inputs = min(L, n - start)  # >= 2: a row starts before n - 1
         targets = min(L, n - start - 1)  # positions whose p + 1 < n
         input_ids = np.full(L, self._pad_id, dtype=np.int64)
         input_ids[:inputs] = window[:inputs]
         labels = np.full(L, IGNORE_INDEX, dtype=np.int64)
         keep = ds.loss_mask_range(start + 1, start + 1 + targets)
-        offsets = self._offsets
         if self._mask_boundaries:
             # Document starts q in [start + 1, start + targets]: j = q - start - 1.
-            lo = np.searchsorted(offsets, np.uint64(start + 1), side="left")
-            hi = np.searchsorted(offsets, np.uint64(start + targets), side="right")
-            boundaries = (offsets[lo:hi] - np.uint64(start + 1)).astype(np.int64)
+            boundaries = ds.doc_starts_in(start + 1, start + targets + 1) - (start + 1)
             keep[boundaries] = False
         following = window[1 : 1 + targets].astype(np.int64)
         labels[:targets] = np.where(keep, following, IGNORE_INDEX)
         # Run starts: j = 0, and every p in DOC_OFFSETS with start <= p < start + L.
         # offsets[n_docs] == n, so the first padding position is among them.
-        lo = np.searchsorted(offsets, np.uint64(start), side="left")
-        hi = np.searchsorted(offsets, np.uint64(start + L), side="left")
-        inner = (offsets[lo:hi] - np.uint64(start)).astype(np.int64)
+        inner = ds.doc_starts_in(start, start + L) - start
         run_starts = np.unique(np.concatenate(([0], inner)))
         if self._overlays:
             found = self._row_insertions(i)
@@ -262,13 +259,13 @@ class Rows:
         if used:
             # The stream position of row position j < used.
             stream = np.repeat(starts.astype(np.int64) - firsts, lengths) + np.arange(used)
-            input_ids[:used] = ds.tokens[stream]
+            input_ids[:used] = ds.tokens_at(stream)
             has_target = np.ones(used, dtype=bool)
             has_target[ends - 1] = False  # the last token of each segment
             nxt = stream[has_target] + 1  # inside the segment, so < n
             keep = ds.loss_mask_at(nxt)
             labels[:used][has_target] = np.where(
-                keep, ds.tokens[nxt].astype(np.int64), IGNORE_INDEX
+                keep, ds.tokens_at(nxt).astype(np.int64), IGNORE_INDEX
             )
         # A row without segments is one run of padding: [0, L].
         run_starts = firsts if used == L else np.append(firsts, used)

@@ -1,0 +1,267 @@
+"""PyTorch adapters: training rows (spec 12, 13.4) as tensors, in the order of spec 16.
+
+torch is an optional dependency (``pip install tokpack[torch]``), imported when this
+module is; ``import tokpack`` never imports it.
+
+- :class:`TokpackDataset`: map-style; item ``i`` is row ``i`` of the view as a dict of
+  tensors (``input_ids``, ``labels``, ``position_ids`` int64, ``cu_seqlens`` int32,
+  ``loss_mask`` uint8), each ``torch.from_numpy`` over the row's numpy arrays (no copy
+  beyond the one numpy makes to widen tokens to int64). The file (dataset or manifest,
+  plan, overlays) is opened lazily in whichever process reads it first: pickling (to
+  DataLoader workers) carries only paths and options.
+- :class:`TokpackSampler`: the rows of this rank for the current epoch (16.2), resumable
+  (16.3). DataLoader prefetches ahead of the loop, so the sampler cannot know what the
+  loop has consumed: the loop reports it with ``sampler.advance(rows)`` after each step
+  (rows of this rank: the per-rank batch size), and ``state_dict()`` is
+  ``{"seed", "epoch", "consumed", ...}``. After ``load_state_dict``, the next
+  iteration starts at row ``consumed`` of that epoch. ``set_epoch(e)`` with a new
+  epoch resets ``consumed`` to 0; with the same epoch it keeps it (so the usual
+  ``set_epoch`` at the start of each epoch is harmless after a restart).
+- :class:`TokpackIterableDataset`: the same order for ``IterableDataset`` users; the
+  rank's rows (from ``consumed``) are split among DataLoader workers in chunks of
+  ``batch_size`` rows, worker ``w`` of ``n`` taking every ``n``-th chunk (every
+  ``n``-th row when ``batch_size = 1``). Give it the DataLoader's ``batch_size``: the
+  DataLoader then returns the rows in the rank's order, so ``consumed`` is a prefix.
+- :func:`position_to_row`: the ``(epoch, row)`` pairs of a training step (16.3).
+- :func:`collate`: stacks rows into ``[B, L]`` tensors; ``cu_seqlens`` becomes the
+  batch's flat varlen boundaries (row ``b``'s shifted by ``b * L``).
+"""
+
+import operator
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
+
+from .order import RankOrder
+
+_KEYS = ("input_ids", "labels", "position_ids", "cu_seqlens", "loss_mask")
+
+
+def _dist_defaults(world_size, rank):
+    if world_size is None or rank is None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            world_size = torch.distributed.get_world_size() if world_size is None else world_size
+            rank = torch.distributed.get_rank() if rank is None else rank
+        else:
+            world_size = 1 if world_size is None else world_size
+            rank = 0 if rank is None else rank
+    return operator.index(world_size), operator.index(rank)
+
+
+class _View:
+    """Paths and options of a view; opens it (``tokpack.Rows``) on first use, once per
+    process. Pickles as paths and options only."""
+
+    def __init__(self, path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail):
+        import os
+
+        self.path = os.fspath(path)
+        self.seq_len = seq_len
+        self.plan = None if plan is None else os.fspath(plan)
+        self.overlays = tuple(os.fspath(o) for o in overlays)
+        self.pad_id = pad_id
+        self.mask_document_boundaries = bool(mask_document_boundaries)
+        self.tail = tail
+        self._rows = None
+
+    @property
+    def rows(self):
+        if self._rows is None:
+            import tokpack
+
+            ds = tokpack.open(self.path)
+            plan = None if self.plan is None else tokpack.open_plan(self.plan)
+            tail = self.tail
+            if plan is not None and (plan.strategy != "contiguous" or tail == "drop"):
+                tail = None  # the plan's own
+            self._rows = tokpack.Rows(
+                ds, self.seq_len, plan=plan, tail=tail, pad_id=self.pad_id,
+                mask_document_boundaries=self.mask_document_boundaries,
+                overlays=[tokpack.open_overlay(o) for o in self.overlays],
+            )
+        return self._rows
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_rows"] = None
+        return state
+
+    def tensors(self, i: int, with_index: bool) -> Dict[str, torch.Tensor]:
+        row = self.rows.row(i)
+        out = {k: torch.from_numpy(row[k]) for k in _KEYS}
+        if with_index:
+            out["index"] = torch.tensor(i, dtype=torch.int64)
+        return out
+
+
+class TokpackDataset(Dataset):
+    """Map-style dataset of the rows of a view: ``path`` a dataset file or a manifest
+    (``.json``), ``plan`` a plan file path, ``overlays`` overlay file paths, the rest
+    as ``tokpack.Rows``. ``return_index=True`` adds ``"index"`` (the row number)."""
+
+    def __init__(self, path, seq_len: Optional[int], plan=None, overlays: Sequence = (),
+                 pad_id: Optional[int] = None, mask_document_boundaries: bool = False,
+                 tail: str = "drop", return_index: bool = False) -> None:
+        self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail)
+        self.return_index = bool(return_index)
+
+    @property
+    def rows(self):
+        """The ``tokpack.Rows`` view (opened on first use in this process)."""
+        return self._view.rows
+
+    def __len__(self) -> int:
+        return len(self._view.rows)
+
+    def __getitem__(self, i: int) -> Dict[str, torch.Tensor]:
+        return self._view.tensors(i, self.return_index)
+
+    def __getstate__(self):
+        return {"_view": self._view, "return_index": self.return_index}
+
+
+class TokpackSampler(Sampler):
+    """Rows of this rank for the current epoch in spec 16's order; see the module
+    docstring for the resume protocol (``advance`` / ``state_dict``)."""
+
+    def __init__(self, dataset_or_num_rows, seed: int = 0, world_size: Optional[int] = None,
+                 rank: Optional[int] = None, drop_last: bool = True) -> None:
+        if isinstance(dataset_or_num_rows, int):
+            n = dataset_or_num_rows
+        else:
+            n = len(dataset_or_num_rows)
+        world_size, rank = _dist_defaults(world_size, rank)
+        self.order = RankOrder(n, seed, world_size, rank, drop_last)
+        self.epoch = 0
+        self.consumed = 0
+
+    num_rows = property(lambda self: self.order.rows)
+    seed = property(lambda self: self.order.seed)
+    world_size = property(lambda self: self.order.world_size)
+    rank = property(lambda self: self.order.rank)
+    drop_last = property(lambda self: self.order.drop_last)
+
+    def set_epoch(self, epoch: int) -> None:
+        epoch = operator.index(epoch)
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.consumed = 0
+
+    def advance(self, rows: int) -> None:
+        """The loop consumed ``rows`` more rows of this rank's epoch."""
+        self.consumed = min(self.consumed + operator.index(rows), self.order.per_rank)
+
+    def __len__(self) -> int:
+        return self.order.per_rank - self.consumed
+
+    def __iter__(self):
+        return iter(self.order.rows_of_epoch(self.epoch, self.consumed).tolist())
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"seed": self.order.seed, "epoch": self.epoch, "consumed": self.consumed,
+                "num_rows": self.order.rows, "world_size": self.order.world_size,
+                "rank": self.order.rank, "drop_last": self.order.drop_last}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        for key in ("seed", "num_rows", "world_size", "drop_last"):
+            mine = self.state_dict()[key]
+            if key in state and state[key] != mine:
+                raise ValueError(f"state was saved with {key} = {state[key]}, this sampler has {mine}")
+        self.epoch = operator.index(state["epoch"])
+        self.consumed = operator.index(state["consumed"])
+
+
+class TokpackIterableDataset(IterableDataset):
+    """Iterable rows of this rank for ``epoch``, from row ``consumed`` on, split among
+    DataLoader workers in chunks of ``batch_size`` (see the module docstring).
+    ``set_epoch``, ``advance``, ``state_dict``, ``load_state_dict`` as the sampler."""
+
+    def __init__(self, path, seq_len: Optional[int], plan=None, overlays: Sequence = (),
+                 pad_id: Optional[int] = None, mask_document_boundaries: bool = False,
+                 tail: str = "drop", seed: int = 0, world_size: Optional[int] = None,
+                 rank: Optional[int] = None, drop_last: bool = True, batch_size: int = 1,
+                 return_index: bool = False) -> None:
+        self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail)
+        self.return_index = bool(return_index)
+        self.world_size, self.rank = _dist_defaults(world_size, rank)
+        self.seed = seed
+        self.drop_last = bool(drop_last)
+        self.batch_size = operator.index(batch_size)
+        self.epoch = 0
+        self.consumed = 0
+        self._order = None
+
+    @property
+    def order(self) -> RankOrder:
+        if self._order is None:
+            self._order = RankOrder(len(self._view.rows), self.seed, self.world_size,
+                                    self.rank, self.drop_last)
+        return self._order
+
+    def __len__(self) -> int:
+        return self.order.per_rank - self.consumed
+
+    def set_epoch(self, epoch: int) -> None:
+        if operator.index(epoch) != self.epoch:
+            self.epoch, self.consumed = operator.index(epoch), 0
+
+    def advance(self, rows: int) -> None:
+        self.consumed = min(self.consumed + operator.index(rows), self.order.per_rank)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"seed": self.seed, "epoch": self.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        if state.get("seed", self.seed) != self.seed:
+            raise ValueError(f"state was saved with seed {state['seed']}, not {self.seed}")
+        self.epoch, self.consumed = operator.index(state["epoch"]), operator.index(state["consumed"])
+
+    def __iter__(self):
+        rows = self.order.rows_of_epoch(self.epoch, self.consumed)
+        info = get_worker_info()
+        if info is not None and info.num_workers > 1:
+            b, n, w = self.batch_size, info.num_workers, info.id
+            chunk = np.arange(len(rows)) // b
+            rows = rows[chunk % n == w]
+        for i in rows.tolist():
+            yield self._view.tensors(i, self.return_index)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_order"] = None
+        return state
+
+
+def position_to_row(step: Optional[int] = None, tokens_seen: Optional[int] = None, *,
+                    global_batch: int, seq_len: Optional[int] = None,
+                    sampler=None, num_rows: Optional[int] = None, seed: int = 0,
+                    world_size: int = 1, drop_last: bool = True) -> List[Tuple[int, int]]:
+    """16.3: the ``(epoch, row)`` pairs of training step ``step`` (global positions
+    ``[step * B, (step + 1) * B)``, ``B = global_batch`` rows over all ranks), or of
+    the step that follows ``tokens_seen`` tokens of rows of ``seq_len``. The order is
+    the ``sampler``'s (its rows, seed, world size, drop_last) or given explicitly.
+    "Insert at step 1000": ``position_to_row(1000, global_batch=B, sampler=s)``,
+    then positions ``row * L + offset`` of spec 13."""
+    from .order import position_to_rows
+
+    if sampler is not None:
+        o = sampler.order
+        num_rows, seed, world_size, drop_last = o.rows, o.seed, o.world_size, o.drop_last
+    if num_rows is None:
+        raise TypeError("give a sampler or num_rows")
+    return position_to_rows(global_batch, num_rows, seed, world_size, drop_last,
+                            step=step, tokens_seen=tokens_seen, seq_len=seq_len)
+
+
+def collate(rows: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Stack rows into ``[B, L]`` tensors; ``cu_seqlens`` is the batch's flat varlen
+    boundaries ``[0, ..., B * L]`` (int32), each row's shifted by ``b * L``."""
+    out = {k: torch.stack([r[k] for r in rows]) for k in rows[0] if k != "cu_seqlens"}
+    L = rows[0]["input_ids"].shape[0]
+    parts = [rows[0]["cu_seqlens"][:1]]
+    for b, r in enumerate(rows):
+        parts.append(r["cu_seqlens"][1:] + b * L)
+    out["cu_seqlens"] = torch.cat(parts).to(torch.int32)
+    return out

@@ -155,6 +155,15 @@ class Rows:
         return self._pad_id
 
     @property
+    def dataset(self):
+        """The dataset (or manifest) the rows read."""
+        return self._dataset
+
+    @property
+    def mask_document_boundaries(self) -> bool:
+        return self._mask_boundaries
+
+    @property
     def plan(self):
         return self._plan
 

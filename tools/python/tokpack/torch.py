@@ -6,7 +6,15 @@ module is; ``import tokpack`` never imports it.
 - :class:`TokpackDataset`: map-style; item ``i`` is row ``i`` of the view as a dict of
   tensors (``input_ids``, ``labels``, ``position_ids`` int64, ``cu_seqlens`` int32,
   ``loss_mask`` uint8), each ``torch.from_numpy`` over the row's numpy arrays (no copy
-  beyond the one numpy makes to widen tokens to int64). The file (dataset or manifest,
+  beyond the one numpy makes to widen tokens to int64). ``fields=`` picks which of the
+  five to build (default all; e.g. ``fields=("input_ids", "labels")``): the others
+  are not computed. The contiguous view without overlays has a fast path: the row's
+  ``L + 1`` tokens are one zero-copy slice of the mapping, widened to int64 once;
+  ``input_ids`` and ``labels`` are views of that one buffer (shifted by one) unless
+  labels need masking (a LOSS_MASK section, or document-boundary masking), so copy
+  before writing into one of them in place (``collate`` copies anyway). Document
+  starts are looked up (one binary search) only for the fields that need them. The
+  values are those of ``tokpack.Rows.row(i)``. The file (dataset or manifest,
   plan, overlays) is opened lazily in whichever process reads it first: pickling (to
   DataLoader workers) carries only paths and options.
 - :class:`TokpackSampler`: the rows of this rank for the current epoch (16.2), resumable
@@ -23,8 +31,9 @@ module is; ``import tokpack`` never imports it.
   ``n``-th row when ``batch_size = 1``). Give it the DataLoader's ``batch_size``: the
   DataLoader then returns the rows in the rank's order, so ``consumed`` is a prefix.
 - :func:`position_to_row`: the ``(epoch, row)`` pairs of a training step (16.3).
-- :func:`collate`: stacks rows into ``[B, L]`` tensors; ``cu_seqlens`` becomes the
-  batch's flat varlen boundaries (row ``b``'s shifted by ``b * L``).
+- :func:`collate`: stacks rows into ``[B, L]`` tensors (as ``default_collate`` does,
+  into shared memory inside a DataLoader worker); ``cu_seqlens``, when present,
+  becomes the batch's flat varlen boundaries (row ``b``'s shifted by ``b * L``).
 """
 
 import operator
@@ -32,29 +41,133 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
+from torch.utils.data import Dataset, IterableDataset, Sampler, default_collate, get_worker_info
 
 from .order import RankOrder
+from .rows import IGNORE_INDEX
 
 _KEYS = ("input_ids", "labels", "position_ids", "cu_seqlens", "loss_mask")
 
 
-def _dist_defaults(world_size, rank):
-    if world_size is None or rank is None:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            world_size = torch.distributed.get_world_size() if world_size is None else world_size
-            rank = torch.distributed.get_rank() if rank is None else rank
+def _check_fields(fields) -> Tuple[str, ...]:
+    """``fields=``: None for all five, else a sequence of distinct names among them."""
+    if fields is None:
+        return _KEYS
+    if isinstance(fields, (str, bytes)):
+        raise TypeError(f"fields is a sequence of names, not the string {fields!r}")
+    fields = tuple(fields)
+    if not fields:
+        raise ValueError("fields is empty; name at least one of " + ", ".join(_KEYS))
+    for f in fields:
+        if f not in _KEYS:
+            raise ValueError(f"unknown field {f!r}; fields are " + ", ".join(_KEYS))
+    if len(set(fields)) != len(fields):
+        raise ValueError(f"fields {fields} names a field twice")
+    return fields
+
+
+class _ContiguousReader:
+    """The contiguous view (12.1) without overlays, building only the asked fields.
+
+    A full row (``i*L + L + 1 <= n``) reads the window ``tokens[i*L : i*L + L + 1]``
+    (zero copy in one file), widens it to int64 once, and takes ``input_ids =
+    w[:-1]`` and ``labels = w[1:]``. Labels are masked only when the dataset has a
+    LOSS_MASK section (known at construction) or boundary masking is on; document
+    starts in ``[i*L, i*L + L]`` are found with one ``searchsorted`` and only when
+    boundary masking, ``position_ids`` or ``cu_seqlens`` need them. A partial row
+    (the padded tail) is read by ``Rows.row``. Same values as ``Rows.row(i)``."""
+
+    def __init__(self, rows, fields) -> None:
+        ds = rows.dataset
+        self.rows = rows
+        self.fields = fields
+        self.L = rows.seq_len
+        self.num_rows = len(rows)
+        self.n = ds.num_tokens
+        self.manifest = bool(getattr(ds, "is_manifest", False))
+        self.ds = ds
+        self.tokens = None if self.manifest else ds.tokens
+        want = set(fields)
+        self.want_labels = bool(want & {"labels", "loss_mask"})
+        self.want_runs = bool(want & {"position_ids", "cu_seqlens"})
+        self.loss_mask = bool(ds.has_loss_mask)
+        self.boundaries = rows.mask_document_boundaries
+        self.masked = self.want_labels and (self.loss_mask or self.boundaries)
+        self.need_starts = self.want_runs or (self.want_labels and self.boundaries)
+        # Rows checked at construction that the offsets never decrease.
+        self.offsets = ds.ordered_doc_offsets() if self.need_starts and not self.manifest else None
+        self.cu_dtype = np.int32 if self.L < 2**31 else np.int64
+        self.arange = np.arange(self.L, dtype=np.int64) if self.want_runs else None
+        self.ones = np.ones(self.L, dtype=np.uint8)
+        self.ones.flags.writeable = False
+
+    def row(self, i: int) -> Dict[str, np.ndarray]:
+        n_rows = self.num_rows
+        i = operator.index(i)
+        if i < 0:
+            i += n_rows
+        if not 0 <= i < n_rows:
+            raise IndexError(f"row {i} out of range for {n_rows} rows")
+        L = self.L
+        start = i * L
+        stop = start + L + 1
+        if stop > self.n:  # the padded tail
+            row = self.rows.row(i)
+            return {k: row[k] for k in self.fields}
+        if self.manifest:
+            w = self.ds.tokens_range(start, stop).astype(np.int64)
         else:
-            world_size = 1 if world_size is None else world_size
-            rank = 0 if rank is None else rank
-    return operator.index(world_size), operator.index(rank)
+            w = self.tokens[start:stop].astype(np.int64)
+        if self.need_starts:
+            # DOC_OFFSETS values p in [start, start + L], relative to start.
+            if self.offsets is not None:
+                lo, hi = np.searchsorted(self.offsets, np.array((start, stop), dtype=np.uint64))
+                rel = self.offsets[lo:hi].astype(np.int64) - start
+            else:
+                rel = self.ds.doc_starts_in(start, stop) - start
+        if self.want_labels:
+            if self.masked:
+                if self.loss_mask:
+                    keep = self.ds.loss_mask_range(start + 1, stop)
+                    labels = np.where(keep, w[1:], IGNORE_INDEX)
+                else:
+                    labels = w[1:].copy()
+                if self.boundaries:
+                    # A target p + 1 that starts a document: j = p + 1 - start - 1.
+                    labels[rel[rel > 0] - 1] = IGNORE_INDEX
+            else:
+                labels = w[1:]
+        if self.want_runs:
+            # Runs start at 0 and at each document start p in [start, start + L).
+            run_starts = np.unique(np.concatenate(([0], rel[rel < L])))
+            cu_seqlens = np.append(run_starts, L).astype(self.cu_dtype)
+        out = {}
+        for k in self.fields:
+            if k == "input_ids":
+                out[k] = w[:-1]
+            elif k == "labels":
+                out[k] = labels
+            elif k == "loss_mask":
+                if self.masked:
+                    out[k] = (labels != IGNORE_INDEX).astype(np.uint8)
+                else:
+                    out[k] = self.ones.copy()
+            elif k == "cu_seqlens":
+                out[k] = cu_seqlens
+            elif len(run_starts) == 1:  # position_ids, one run
+                out[k] = self.arange.copy()
+            else:
+                lengths = np.diff(cu_seqlens).astype(np.int64)
+                out[k] = self.arange - np.repeat(run_starts, lengths)
+        return out
 
 
 class _View:
     """Paths and options of a view; opens it (``tokpack.Rows``) on first use, once per
     process. Pickles as paths and options only."""
 
-    def __init__(self, path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail):
+    def __init__(self, path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail,
+                 fields=None):
         import os
 
         self.path = os.fspath(path)
@@ -64,7 +177,9 @@ class _View:
         self.pad_id = pad_id
         self.mask_document_boundaries = bool(mask_document_boundaries)
         self.tail = tail
+        self.fields = _check_fields(fields)
         self._rows = None
+        self._read = None
 
     @property
     def rows(self):
@@ -86,11 +201,31 @@ class _View:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_rows"] = None
+        state["_read"] = None
         return state
 
+    def _reader(self):
+        """``i -> dict of the asked fields' numpy arrays``: the contiguous fast path
+        when the view is contiguous without overlays, else ``Rows.row``."""
+        rows = self.rows
+        if rows.strategy == "contiguous" and not rows.overlays:
+            self._read = _ContiguousReader(rows, self.fields).row
+        elif self.fields == _KEYS:
+            self._read = rows.row
+        else:
+            fields = self.fields
+
+            def read(i):
+                row = rows.row(i)
+                return {k: row[k] for k in fields}
+
+            self._read = read
+        return self._read
+
     def tensors(self, i: int, with_index: bool) -> Dict[str, torch.Tensor]:
-        row = self.rows.row(i)
-        out = {k: torch.from_numpy(row[k]) for k in _KEYS}
+        read = self._read or self._reader()
+        from_numpy = torch.from_numpy
+        out = {k: from_numpy(v) for k, v in read(i).items()}
         if with_index:
             out["index"] = torch.tensor(i, dtype=torch.int64)
         return out
@@ -99,12 +234,16 @@ class _View:
 class TokpackDataset(Dataset):
     """Map-style dataset of the rows of a view: ``path`` a dataset file or a manifest
     (``.json``), ``plan`` a plan file path, ``overlays`` overlay file paths, the rest
-    as ``tokpack.Rows``. ``return_index=True`` adds ``"index"`` (the row number)."""
+    as ``tokpack.Rows``. ``fields`` the names of the tensors each item holds (default
+    all five; see the module docstring). ``return_index=True`` adds ``"index"`` (the
+    row number)."""
 
     def __init__(self, path, seq_len: Optional[int], plan=None, overlays: Sequence = (),
                  pad_id: Optional[int] = None, mask_document_boundaries: bool = False,
-                 tail: str = "drop", return_index: bool = False) -> None:
-        self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail)
+                 tail: str = "drop", return_index: bool = False,
+                 fields: Optional[Sequence[str]] = None) -> None:
+        self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail,
+                           fields)
         self.return_index = bool(return_index)
 
     @property
@@ -176,14 +315,16 @@ class TokpackSampler(Sampler):
 class TokpackIterableDataset(IterableDataset):
     """Iterable rows of this rank for ``epoch``, from row ``consumed`` on, split among
     DataLoader workers in chunks of ``batch_size`` (see the module docstring).
-    ``set_epoch``, ``advance``, ``state_dict``, ``load_state_dict`` as the sampler."""
+    ``set_epoch``, ``advance``, ``state_dict``, ``load_state_dict`` as the sampler;
+    ``fields`` as :class:`TokpackDataset`."""
 
     def __init__(self, path, seq_len: Optional[int], plan=None, overlays: Sequence = (),
                  pad_id: Optional[int] = None, mask_document_boundaries: bool = False,
                  tail: str = "drop", seed: int = 0, world_size: Optional[int] = None,
                  rank: Optional[int] = None, drop_last: bool = True, batch_size: int = 1,
-                 return_index: bool = False) -> None:
-        self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail)
+                 return_index: bool = False, fields: Optional[Sequence[str]] = None) -> None:
+        self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail,
+                           fields)
         self.return_index = bool(return_index)
         self.world_size, self.rank = _dist_defaults(world_size, rank)
         self.seed = seed
@@ -256,10 +397,14 @@ def position_to_row(step: Optional[int] = None, tokens_seen: Optional[int] = Non
 
 
 def collate(rows: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """Stack rows into ``[B, L]`` tensors; ``cu_seqlens`` is the batch's flat varlen
-    boundaries ``[0, ..., B * L]`` (int32), each row's shifted by ``b * L``."""
-    out = {k: torch.stack([r[k] for r in rows]) for k in rows[0] if k != "cu_seqlens"}
-    L = rows[0]["input_ids"].shape[0]
+    """Stack rows into ``[B, L]`` tensors (``default_collate``, so into shared memory
+    inside a DataLoader worker); ``cu_seqlens``, when the rows have it, is the batch's
+    flat varlen boundaries ``[0, ..., B * L]`` (int32), each row's shifted by ``b * L``
+    (``L`` its last value)."""
+    out = {k: default_collate([r[k] for r in rows]) for k in rows[0] if k != "cu_seqlens"}
+    if "cu_seqlens" not in rows[0]:
+        return out
+    L = int(rows[0]["cu_seqlens"][-1])
     parts = [rows[0]["cu_seqlens"][:1]]
     for b, r in enumerate(rows):
         parts.append(r["cu_seqlens"][1:] + b * L)

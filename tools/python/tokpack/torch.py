@@ -162,6 +162,17 @@ class _ContiguousReader:
         return out
 
 
+def _dist_defaults(world_size, rank):
+    if world_size is None or rank is None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            world_size = torch.distributed.get_world_size() if world_size is None else world_size
+            rank = torch.distributed.get_rank() if rank is None else rank
+        else:
+            world_size = 1 if world_size is None else world_size
+            rank = 0 if rank is None else rank
+    return operator.index(world_size), operator.index(rank)
+
+
 class _View:
     """Paths and options of a view; opens it (``tokpack.Rows``) on first use, once per
     process. Pickles as paths and options only."""

@@ -86,7 +86,9 @@ class _ContiguousReader:
         self.n = ds.num_tokens
         self.manifest = bool(getattr(ds, "is_manifest", False))
         self.ds = ds
-        self.tokens = None if self.manifest else ds.tokens
+        # Plain ndarray views of the mapping (zero copy): slicing an np.memmap
+        # subclass costs Python-level __getitem__/__array_finalize__ calls per row.
+        self.tokens = None if self.manifest else np.asarray(ds.tokens)
         want = set(fields)
         self.want_labels = bool(want & {"labels", "loss_mask"})
         self.want_runs = bool(want & {"position_ids", "cu_seqlens"})
@@ -95,9 +97,12 @@ class _ContiguousReader:
         self.masked = self.want_labels and (self.loss_mask or self.boundaries)
         self.need_starts = self.want_runs or (self.want_labels and self.boundaries)
         # Rows checked at construction that the offsets never decrease.
-        self.offsets = ds.ordered_doc_offsets() if self.need_starts and not self.manifest else None
+        self.offsets = (np.asarray(ds.ordered_doc_offsets())
+                        if self.need_starts and not self.manifest else None)
         self.cu_dtype = np.int32 if self.L < 2**31 else np.int64
         self.arange = np.arange(self.L, dtype=np.int64) if self.want_runs else None
+        self.zero = np.zeros(1, dtype=np.int64)
+        self.end = np.full(1, self.L, dtype=np.int64)
         self.ones = np.ones(self.L, dtype=np.uint8)
         self.ones.flags.writeable = False
 
@@ -139,8 +144,12 @@ class _ContiguousReader:
                 labels = w[1:]
         if self.want_runs:
             # Runs start at 0 and at each document start p in [start, start + L).
-            run_starts = np.unique(np.concatenate(([0], rel[rel < L])))
-            cu_seqlens = np.append(run_starts, L).astype(self.cu_dtype)
+            # rel is sorted; equal values (empty documents) make one run start.
+            inner = rel[(rel > 0) & (rel < L)]
+            if len(inner) > 1:
+                inner = inner[np.concatenate(([True], inner[1:] != inner[:-1]))]
+            run_starts = np.concatenate((self.zero, inner))
+            cu_seqlens = np.concatenate((run_starts, self.end)).astype(self.cu_dtype)
         out = {}
         for k in self.fields:
             if k == "input_ids":
@@ -415,9 +424,9 @@ def collate(rows: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     out = {k: default_collate([r[k] for r in rows]) for k in rows[0] if k != "cu_seqlens"}
     if "cu_seqlens" not in rows[0]:
         return out
-    L = int(rows[0]["cu_seqlens"][-1])
-    parts = [rows[0]["cu_seqlens"][:1]]
-    for b, r in enumerate(rows):
-        parts.append(r["cu_seqlens"][1:] + b * L)
-    out["cu_seqlens"] = torch.cat(parts).to(torch.int32)
+    cus = [r["cu_seqlens"].numpy() for r in rows]
+    L = int(cus[0][-1])
+    shift = np.repeat(np.arange(len(cus), dtype=np.int64) * L, [len(c) - 1 for c in cus])
+    flat = np.concatenate([c[1:] for c in cus]).astype(np.int64) + shift
+    out["cu_seqlens"] = torch.from_numpy(np.concatenate((cus[0][:1], flat)).astype(np.int32))
     return out

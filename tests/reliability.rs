@@ -258,6 +258,20 @@ fn readers_keep_a_consistent_view_while_files_are_replaced() {
         .collect();
     for round in 0..40 {
         write(1 + round % 2);
+        // And an overlay for the new file, in the same directory.
+        let ds = Dataset::open(&path).expect("open");
+        let rows = Rows::contiguous(&ds, &RowOptions::new(128)).expect("rows");
+        let mut b = tokpack::OverlayBuilder::new(rows.view_binding(), ds.dtype()).expect("builder");
+        b.add_explicit(
+            u64::from(round) * 7,
+            &[9, 9],
+            true,
+            tokpack::CrossRows::Split,
+        )
+        .expect("explicit");
+        b.finish()
+            .write(dir.path().join("live.overlay.tpk"), false)
+            .expect("overlay");
     }
     for mut r in readers {
         assert!(

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use serde::Deserialize;
-use tokpack::{wrap_eos, CrossRows, OverlayBuilder, Plan, RandomOptions, RowOptions, Rows, Tail};
+use tokpack::{wrap_eos, CrossRows, OverlayBuilder, RandomOptions, RowOptions, Tail};
 
 #[derive(Debug, Args)]
 pub struct InsertArgs {
@@ -100,26 +100,10 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
         bail!("give --explicit INSERTS.json, --random SEQS.jsonl, or both");
     }
     let ds = super::open_corpus(&args.file)?;
-    let plan = match &args.plan {
-        Some(p) => Some(Plan::open(p).map_err(|e| anyhow!("{}: {e}", p.display()))?),
-        None => None,
-    };
+    let plan = super::open_plan(args.plan.as_deref())?;
     let mut options = RowOptions::new(args.seq_len);
     options.tail = args.tail;
-    let rows = match &plan {
-        Some(p) => {
-            if p.info().seq_len != args.seq_len {
-                bail!(
-                    "--seq-len {} does not match the plan's sequence length {}",
-                    args.seq_len,
-                    p.info().seq_len
-                );
-            }
-            Rows::with_plan(&ds, p, &options)
-        }
-        None => Rows::contiguous(&ds, &options),
-    }
-    .map_err(|e| anyhow!("{e}"))?;
+    let rows = super::view(&ds, plan.as_ref(), &options)?;
     let mut builder = OverlayBuilder::new(rows.view_binding(), tokpack::Corpus::token_dtype(&ds))?;
     let target = !args.not_targets;
 

@@ -306,6 +306,35 @@ fn open_corpus(path: &std::path::Path) -> anyhow::Result<tokpack::AnyCorpus> {
     tokpack::AnyCorpus::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Opens the plan file named by `--plan`, if any, naming it in any error.
+fn open_plan(path: Option<&std::path::Path>) -> anyhow::Result<Option<tokpack::Plan>> {
+    path.map(|p| tokpack::Plan::open(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
+        .transpose()
+}
+
+/// The view a command reads: the plan's, whose length must be `--seq-len`, or the contiguous
+/// view.
+fn view<'d, 'p>(
+    corpus: &'d tokpack::AnyCorpus,
+    plan: Option<&'p tokpack::Plan>,
+    options: &tokpack::RowOptions,
+) -> anyhow::Result<tokpack::Rows<'d, 'p, tokpack::AnyCorpus>> {
+    let rows = match plan {
+        Some(p) => {
+            if p.info().seq_len != options.seq_len {
+                anyhow::bail!(
+                    "--seq-len {} does not match the plan's sequence length {}",
+                    options.seq_len,
+                    p.info().seq_len
+                );
+            }
+            tokpack::Rows::with_plan(corpus, p, options)
+        }
+        None => tokpack::Rows::contiguous(corpus, options),
+    };
+    rows.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// Opens a dataset, naming the file in any error.
 fn open(path: &std::path::Path) -> anyhow::Result<tokpack::Dataset> {
     tokpack::Dataset::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))

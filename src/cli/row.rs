@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
-use tokpack::{Plan, RowBuffers, RowOptions, Rows, Tail};
+use tokpack::{RowBuffers, RowOptions, Tail};
 
 #[derive(Debug, Args)]
 pub struct RowArgs {
@@ -48,24 +48,8 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
     options.pad_id = args.pad_id;
     options.mask_document_boundaries = args.mask_boundaries;
     options.tail = args.tail;
-    let plan = match &args.plan {
-        Some(p) => Some(Plan::open(p).map_err(|e| anyhow!("{}: {e}", p.display()))?),
-        None => None,
-    };
-    let rows = match &plan {
-        Some(p) => {
-            if p.info().seq_len != args.seq_len {
-                bail!(
-                    "--seq-len {} does not match the plan's sequence length {}",
-                    args.seq_len,
-                    p.info().seq_len
-                );
-            }
-            Rows::with_plan(&ds, p, &options)
-        }
-        None => Rows::contiguous(&ds, &options),
-    }
-    .map_err(|e| anyhow!("{e}"))?;
+    let plan = super::open_plan(args.plan.as_deref())?;
+    let rows = super::view(&ds, plan.as_ref(), &options)?;
     let overlays = args
         .overlay
         .iter()

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::plan::{hex, parse_derived_metadata, MAX_SEQ_LEN};
+use super::plan::{hex, parse_derived_metadata, u64_field, MAX_SEQ_LEN};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Section names, for messages.
@@ -98,17 +98,7 @@ impl OverlayInfo {
             )
         };
         let o = parse_derived_metadata(bytes, section_offset, "overlay")?;
-        let int = |key: &str| -> Result<u64> {
-            match o.get(key) {
-                Some(Value::Number(n)) if n.as_u64().is_some() => {
-                    Ok(n.as_u64().expect("can't fail: checked"))
-                }
-                Some(v) => Err(bad(format!(
-                    "overlay.{key} must be a non-negative integer, not {v}"
-                ))),
-                None => Err(bad(format!("overlay.{key} is missing"))),
-            }
-        };
+        let int = |key: &str| u64_field(&o, "overlay", key, bad);
         let id = |key: &str, nullable: bool| -> Result<Option<[u8; 16]>> {
             match o.get(key) {
                 Some(Value::Null) if nullable => Ok(None),

@@ -54,6 +54,25 @@ pub(crate) fn parse_derived_metadata(
     }
 }
 
+/// `object[key]` as a non-negative integer, for the metadata of plan and overlay files;
+/// `prefix` names the object in messages (`plan.rows`).
+pub(crate) fn u64_field(
+    object: &Map<String, Value>,
+    prefix: &str,
+    key: &str,
+    bad: impl Fn(String) -> Error,
+) -> Result<u64> {
+    match object.get(key) {
+        Some(Value::Number(n)) if n.as_u64().is_some() => {
+            Ok(n.as_u64().expect("can't fail: checked"))
+        }
+        Some(v) => Err(bad(format!(
+            "{prefix}.{key} must be a non-negative integer, not {v}"
+        ))),
+        None => Err(bad(format!("{prefix}.{key} is missing"))),
+    }
+}
+
 /// Section name of PLAN_ROWS, for messages.
 pub const ROWS: &str = "PLAN_ROWS";
 /// Section name of PLAN_SEGMENTS, for messages.
@@ -260,17 +279,7 @@ impl PlanInfo {
             )
         };
         let p = parse_derived_metadata(bytes, section_offset, "plan")?;
-        let int = |key: &str| -> Result<u64> {
-            match p.get(key) {
-                Some(Value::Number(n)) if n.as_u64().is_some() => {
-                    Ok(n.as_u64().expect("can't fail: checked"))
-                }
-                Some(v) => Err(bad(format!(
-                    "plan.{key} must be a non-negative integer, not {v}"
-                ))),
-                None => Err(bad(format!("plan.{key} is missing"))),
-            }
-        };
+        let int = |key: &str| u64_field(&p, "plan", key, bad);
         let string = |key: &str| -> Result<&str> {
             match p.get(key) {
                 Some(Value::String(s)) => Ok(s),

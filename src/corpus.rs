@@ -9,6 +9,7 @@ use crate::format::metadata::Metadata;
 use crate::format::section_table::DType;
 use crate::format::tokens::TokenSlice;
 use crate::read::Dataset;
+use crate::sources::DocSources;
 
 /// A token stream cut into documents, with a loss mask and metadata, addressed by global
 /// token and document indexes: a [`Dataset`] or a [`Manifest`](crate::Manifest).
@@ -39,6 +40,8 @@ pub trait Corpus {
     fn is_doc_start(&self, p: u64) -> Result<bool>;
     /// All `num_documents() + 1` document offsets.
     fn all_offsets(&self) -> Result<Cow<'_, [u64]>>;
+    /// Every document's source, checked (spec 5.5); `None` when there are no source ids.
+    fn sources(&self) -> Result<Option<DocSources>>;
 }
 
 impl<D: AsRef<[u8]>> Corpus for Dataset<D> {
@@ -110,6 +113,22 @@ impl<D: AsRef<[u8]>> Corpus for Dataset<D> {
     fn all_offsets(&self) -> Result<Cow<'_, [u64]>> {
         Ok(Cow::Borrowed(self.doc_offsets()))
     }
+
+    fn sources(&self) -> Result<Option<DocSources>> {
+        let (Some(ids), Some(names)) = (self.document_source_ids(), self.source_names()) else {
+            return Ok(None);
+        };
+        let at = self
+            .sections()
+            .iter()
+            .find(|e| e.kind.get() == crate::SectionKind::DocSources.code())
+            .map_or(0, |e| e.offset.get());
+        crate::format::doc_sources::check_ids(ids, names.len(), at)?;
+        Ok(Some(DocSources {
+            names: names.to_vec(),
+            ids: ids.to_vec(),
+        }))
+    }
 }
 
 /// A dataset file or a manifest, chosen by path: a `.json` path is a manifest.
@@ -159,6 +178,7 @@ trait CorpusDyn {
     fn doc_starts_dyn(&self, from: u64, to: u64, out: &mut Vec<u64>) -> Result<()>;
     fn is_doc_start_dyn(&self, p: u64) -> Result<bool>;
     fn offsets_dyn(&self) -> Result<Cow<'_, [u64]>>;
+    fn sources_dyn(&self) -> Result<Option<DocSources>>;
 }
 
 impl<C: Corpus> CorpusDyn for C {
@@ -199,6 +219,9 @@ impl<C: Corpus> CorpusDyn for C {
     fn offsets_dyn(&self) -> Result<Cow<'_, [u64]>> {
         self.all_offsets()
     }
+    fn sources_dyn(&self) -> Result<Option<DocSources>> {
+        self.sources()
+    }
 }
 
 impl Corpus for AnyCorpus {
@@ -238,5 +261,8 @@ impl Corpus for AnyCorpus {
     }
     fn all_offsets(&self) -> Result<Cow<'_, [u64]>> {
         self.inner().offsets_dyn()
+    }
+    fn sources(&self) -> Result<Option<DocSources>> {
+        self.inner().sources_dyn()
     }
 }

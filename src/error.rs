@@ -79,6 +79,8 @@ pub enum ErrorCode {
     WrongView,
     /// Two insertions claim the same position.
     InsertionOverlap,
+    /// A document's source id is not below the number of source names.
+    BadSource,
 }
 
 impl ErrorCode {
@@ -118,6 +120,7 @@ impl ErrorCode {
             BadOverlay => "bad_overlay",
             WrongView => "wrong_view",
             InsertionOverlap => "insertion_overlap",
+            BadSource => "bad_source",
         }
     }
 }

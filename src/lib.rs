@@ -70,6 +70,7 @@ mod plan;
 mod read;
 mod rows;
 mod shuffle;
+mod sources;
 pub mod stats;
 pub mod text;
 mod write;
@@ -91,8 +92,12 @@ pub use overlay::{
     check_disjoint, view_binding, wrap_eos, CrossRows, InsertionIndex, Overlay, OverlayBuilder,
     PackedOverlay, PlacementReport, RandomOptions, SplitMix64,
 };
-pub use plan::{make_plan, plan_from_offsets, PackedPlan, Plan, PlanOptions};
+pub use plan::{
+    make_mixture, make_plan, make_plan_for_sources, plan_from_offsets, MixtureOptions,
+    MixtureSource, PackedPlan, Plan, PlanOptions,
+};
 pub use read::{Dataset, TypedView, VerifyReport};
 pub use rows::{RowBuffers, RowOptions, Rows, IGNORE_INDEX};
 pub use shuffle::{EpochOrder, RankOrder};
+pub use sources::{source_counts, DocSources, Filtered, SourceCount};
 pub use write::{random_id as random_dataset_id, WriteSummary, Writer, WriterOptions};

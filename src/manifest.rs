@@ -295,20 +295,43 @@ impl Manifest {
         let mut shards = Vec::new();
         let mut metadata: Option<Metadata> = None;
         for p in parts {
-            let m = Manifest::open(p)?;
+            let (part_meta, m) = if p.extension().is_some_and(|e| e == "json") {
+                let m = Manifest::open(p)?;
+                (m.metadata.clone(), Some(m))
+            } else {
+                // A dataset file joins as one shard.
+                let ds = Dataset::open(p)
+                    .map_err(|e| Error::InvalidArgument(format!("{}: {e}", p.display())))?;
+                let abs = std::path::absolute(p).map_err(|err| Error::io("resolving", p, err))?;
+                shards.push(ShardEntry {
+                    path: relative_to(&abs, &out_dir),
+                    dataset_id: hex(&ds.dataset_id()),
+                    documents: ds.num_documents(),
+                    tokens: ds.num_tokens(),
+                    has_loss_mask: ds.has_loss_mask(),
+                });
+                let mut meta = ds.metadata().clone();
+                meta.sources = None;
+                (meta, None)
+            };
             match &metadata {
-                None => metadata = Some(m.metadata.clone()),
+                None => metadata = Some(part_meta),
                 Some(first)
-                    if first.vocab_size != m.metadata.vocab_size
-                        || first.tokenizer != m.metadata.tokenizer =>
+                    if first.vocab_size != part_meta.vocab_size
+                        || first.tokenizer != part_meta.tokenizer =>
                 {
                     return Err(Error::InvalidArgument(format!(
-                        "manifest {}: vocabulary {} / tokenizer {:?} differ from the first part's {} / {:?}",
-                        p.display(), m.metadata.vocab_size, m.metadata.tokenizer, first.vocab_size, first.tokenizer
+                        "{}: vocabulary {} / tokenizer {:?} differ from the first part's {} / {:?}",
+                        p.display(),
+                        part_meta.vocab_size,
+                        part_meta.tokenizer,
+                        first.vocab_size,
+                        first.tokenizer
                     )));
                 }
                 Some(_) => {}
             }
+            let Some(m) = m else { continue };
             for (k, e) in m.entries.iter().enumerate() {
                 let abs = std::path::absolute(m.shard_path(k))
                     .map_err(|err| Error::io("resolving", m.shard_path(k), err))?;
@@ -471,17 +494,65 @@ impl Corpus for Manifest {
         }
         Ok(Cow::Owned(out))
     }
+
+    fn sources(&self) -> Result<Option<crate::sources::DocSources>> {
+        let mut join = crate::sources::NameJoin::default();
+        let mut ids = Vec::with_capacity(self.num_documents() as usize);
+        let mut without = None;
+        for k in 0..self.entries.len() {
+            let ds = self.shard(k)?;
+            match ds.sources()? {
+                Some(local) => {
+                    let map = join.add(&local.names)?;
+                    ids.extend(local.ids.iter().map(|&id| map[usize::from(id)]));
+                }
+                None if ds.num_documents() > 0 => without = without.or(Some(k)),
+                None => {}
+            }
+        }
+        if join.is_empty() {
+            return Ok(None);
+        }
+        match without {
+            None => Ok(Some(crate::sources::DocSources {
+                names: join.into_names(),
+                ids,
+            })),
+            Some(k) => Err(Error::InvalidArgument(format!(
+                "shard {k} ({}) has no source ids but other shards have: build every shard with sources",
+                self.shard_path(k).display()
+            ))),
+        }
+    }
 }
 
 /// Where documents go: one dataset file, or shards of about `shard_tokens` tokens each.
 pub trait DocumentSink {
     /// Appends one document (see [`Writer::push_document`]).
     fn push_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()>;
+    /// Appends one document of the source named `source` (see
+    /// [`Writer::push_sourced_document`]).
+    fn push_sourced_document(
+        &mut self,
+        source: &str,
+        tokens: &[u32],
+        mask: Option<&[bool]>,
+    ) -> Result<()>;
 }
 
 impl DocumentSink for Writer {
     fn push_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
         Writer::push_document(self, tokens, mask)
+    }
+
+    fn push_sourced_document(
+        &mut self,
+        source: &str,
+        tokens: &[u32],
+        mask: Option<&[bool]>,
+    ) -> Result<()> {
+        let id = self.source_id(source)?;
+        Writer::push_sourced_document(self, id, tokens, mask)
     }
 }
 
@@ -587,6 +658,8 @@ impl ShardedWriter {
             None => random_id()?,
         };
         let mut metadata = self.options.metadata.clone();
+        // Source names are each shard's own (spec 15).
+        metadata.sources = None;
         metadata
             .writer
             .get_or_insert_with(|| format!("tokpack {}", env!("CARGO_PKG_VERSION")));
@@ -599,19 +672,42 @@ impl ShardedWriter {
     }
 }
 
-impl DocumentSink for ShardedWriter {
-    fn push_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+impl ShardedWriter {
+    fn current_writer(&mut self) -> Result<&mut Writer> {
         if self.current.is_none() {
             let k = self.done.len();
             let path = self.dir.join(format!("{}-{k:05}.tpk", self.stem));
             self.current = Some(Writer::create(path, self.shard_options(k))?);
         }
-        let w = self.current.as_mut().expect("can't fail: set above");
-        w.push_document(tokens, mask)?;
-        if w.num_tokens() >= self.shard_tokens {
+        Ok(self.current.as_mut().expect("can't fail: set above"))
+    }
+
+    fn after_push(&mut self) -> Result<()> {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|w| w.num_tokens() >= self.shard_tokens)
+        {
             self.close_current()?;
         }
         Ok(())
+    }
+}
+
+impl DocumentSink for ShardedWriter {
+    fn push_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+        self.current_writer()?.push_document(tokens, mask)?;
+        self.after_push()
+    }
+
+    fn push_sourced_document(
+        &mut self,
+        source: &str,
+        tokens: &[u32],
+        mask: Option<&[bool]>,
+    ) -> Result<()> {
+        DocumentSink::push_sourced_document(self.current_writer()?, source, tokens, mask)?;
+        self.after_push()
     }
 }
 

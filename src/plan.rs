@@ -67,8 +67,15 @@ struct Pieces {
     split: u64,
 }
 
-/// Cuts documents into pieces of at most `L` tokens (spec 12.3); empty documents vanish.
-fn pieces(offsets: &[u64], n_tokens: u64, seq_len: u64, long_docs: LongDocs) -> Result<Pieces> {
+/// Cuts the documents `keep` accepts into pieces of at most `L` tokens (spec 12.3); empty
+/// documents vanish.
+fn pieces(
+    offsets: &[u64],
+    n_tokens: u64,
+    seq_len: u64,
+    long_docs: LongDocs,
+    keep: &dyn Fn(usize) -> bool,
+) -> Result<Pieces> {
     let mut out = Pieces {
         pieces: Vec::with_capacity(offsets.len().saturating_sub(1)),
         truncated: 0,
@@ -86,7 +93,7 @@ fn pieces(offsets: &[u64], n_tokens: u64, seq_len: u64, long_docs: LongDocs) -> 
             ));
         }
         let len = end - start;
-        if len == 0 {
+        if len == 0 || !keep(d) {
             continue;
         }
         if len <= l {
@@ -186,26 +193,23 @@ impl CapacitySet {
     }
 }
 
-/// Makes the plan for a dataset's document offsets (spec 12.3).
-pub fn plan_from_offsets(
-    offsets: &[u64],
-    dataset_id: [u8; 16],
-    options: &PlanOptions,
-) -> Result<PackedPlan> {
-    let l = options.seq_len;
+fn check_plan_seq_len(l: u64) -> Result<()> {
     if l == 0 || l > plan::MAX_SEQ_LEN {
         return Err(Error::InvalidArgument(format!(
             "sequence length {l} is not between 1 and {}",
             plan::MAX_SEQ_LEN
         )));
     }
-    let n_tokens = offsets.last().copied().unwrap_or(0);
-    let n_docs = offsets.len().saturating_sub(1) as u64;
-    let mut info = PlanInfo {
+    Ok(())
+}
+
+/// The description of a plan over `offsets` before its rows are known.
+fn blank_info(offsets: &[u64], dataset_id: [u8; 16], options: &PlanOptions) -> PlanInfo {
+    PlanInfo {
         dataset_id,
-        dataset_tokens: n_tokens,
-        dataset_documents: n_docs,
-        seq_len: l,
+        dataset_tokens: offsets.last().copied().unwrap_or(0),
+        dataset_documents: offsets.len().saturating_sub(1) as u64,
+        seq_len: options.seq_len,
         strategy: options.strategy,
         long_docs: None,
         tail: None,
@@ -214,7 +218,30 @@ pub fn plan_from_offsets(
         padding_tokens: 0,
         truncated_tokens: 0,
         split_documents: 0,
-    };
+        sources: None,
+        mixture: None,
+    }
+}
+
+/// Makes the plan for a dataset's document offsets (spec 12.3).
+pub fn plan_from_offsets(
+    offsets: &[u64],
+    dataset_id: [u8; 16],
+    options: &PlanOptions,
+) -> Result<PackedPlan> {
+    plan_selected(offsets, dataset_id, options, &|_| true)
+}
+
+fn plan_selected(
+    offsets: &[u64],
+    dataset_id: [u8; 16],
+    options: &PlanOptions,
+    keep: &dyn Fn(usize) -> bool,
+) -> Result<PackedPlan> {
+    let l = options.seq_len;
+    check_plan_seq_len(l)?;
+    let n_tokens = offsets.last().copied().unwrap_or(0);
+    let mut info = blank_info(offsets, dataset_id, options);
     if options.strategy == Strategy::Contiguous {
         let rows = contiguous_rows(n_tokens, l, options.tail);
         let tokens = n_tokens.min(rows * l);
@@ -233,22 +260,230 @@ pub fn plan_from_offsets(
         pieces,
         truncated,
         split,
-    } = pieces(offsets, n_tokens, l, options.long_docs)?;
+    } = pieces(offsets, n_tokens, l, options.long_docs, keep)?;
+    info.truncated_tokens = truncated;
+    info.split_documents = split;
+    Ok(pack_pieces(&pieces, info, options))
+}
+
+/// Packs `pieces` in their order (spec 12.3) and completes `info`.
+fn pack_pieces(pieces: &[Piece], mut info: PlanInfo, options: &PlanOptions) -> PackedPlan {
+    let l = options.seq_len;
     let (rows, segments) = match options.strategy {
-        Strategy::DocAligned => next_fit(&pieces, l),
-        _ => best_fit_decreasing(&pieces, l),
+        Strategy::DocAligned => next_fit(pieces, l),
+        _ => best_fit_decreasing(pieces, l),
     };
     info.long_docs = Some(options.long_docs);
     info.rows = rows.len() as u64 - 1;
     info.tokens = pieces.iter().map(|p| u64::from(p.len)).sum();
     info.padding_tokens = info.rows * l - info.tokens;
-    info.truncated_tokens = truncated;
-    info.split_documents = split;
-    Ok(PackedPlan {
+    PackedPlan {
         info,
         rows,
         segments,
-    })
+    }
+}
+
+/// Makes the plan for the documents of `dataset` whose source is one of `sources` (spec
+/// 12.5); the plan records the names. Doc-aligned and bfd only: the restricted contiguous
+/// view is built by readers ([`Filtered`](crate::Filtered)), not stored.
+pub fn make_plan_for_sources<C: Corpus, S: AsRef<str>>(
+    dataset: &C,
+    options: &PlanOptions,
+    sources: &[S],
+) -> Result<PackedPlan> {
+    if options.strategy == Strategy::Contiguous {
+        return Err(Error::InvalidArgument(
+            "a contiguous view restricted to sources is not stored as a plan: read it with the source filter of the rows (tokpack row --sources)".into(),
+        ));
+    }
+    let all = dataset.sources()?.ok_or_else(|| {
+        Error::InvalidArgument("the dataset has no source ids (build it with --source)".into())
+    })?;
+    let keep = all.selection(sources)?;
+    let mut plan = plan_selected(
+        &dataset.all_offsets()?,
+        dataset.corpus_id(),
+        options,
+        &|d| keep[usize::from(all.ids[d])],
+    )?;
+    plan.info.sources = Some(sources.iter().map(|s| s.as_ref().to_owned()).collect());
+    Ok(plan)
+}
+
+/// What a mixture plan asks for (spec 12.6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixtureOptions {
+    /// Row length, strategy (doc-aligned or bfd) and treatment of long documents.
+    pub plan: PlanOptions,
+    /// `N`: training tokens to draw.
+    pub tokens: u64,
+    /// `(source name, weight)`; weights are normalised.
+    pub weights: Vec<(String, f64)>,
+    /// Seed of the draws and of the order of the pieces.
+    pub seed: u64,
+}
+
+/// What a mixture plan drew from one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixtureSource {
+    /// The source's name.
+    pub name: String,
+    /// Its normalised weight.
+    pub weight: f64,
+    /// `Q_s = round(weight * N)`.
+    pub quota: u64,
+    /// Tokens drawn.
+    pub tokens: u64,
+    /// `A_s`: tokens of its pieces (documents after `long_docs`).
+    pub available: u64,
+    /// Pieces drawn (with repeats).
+    pub pieces: u64,
+    /// Every piece was taken `full_passes` or `full_passes + 1` times.
+    pub full_passes: u64,
+}
+
+impl MixtureSource {
+    /// Epochs of this source: `tokens / available`.
+    pub fn epochs(&self) -> f64 {
+        self.tokens as f64 / self.available as f64
+    }
+}
+
+/// Draws a mixture plan (spec 12.6): each source's share of the drawn tokens matches its
+/// weight within half a piece; a source with too few tokens repeats its pieces evenly.
+/// Returns the plan and, per weighted source, what was drawn.
+pub fn make_mixture<C: Corpus>(
+    dataset: &C,
+    options: &MixtureOptions,
+) -> Result<(PackedPlan, Vec<MixtureSource>)> {
+    use crate::overlay::SplitMix64;
+    let popts = &options.plan;
+    let l = popts.seq_len;
+    check_plan_seq_len(l)?;
+    if popts.strategy == Strategy::Contiguous {
+        return Err(Error::InvalidArgument(
+            "a mixture is packed doc_aligned or bfd, not contiguous".into(),
+        ));
+    }
+    if options.weights.is_empty() {
+        return Err(Error::InvalidArgument(
+            "a mixture needs at least one weight".into(),
+        ));
+    }
+    let all = dataset.sources()?.ok_or_else(|| {
+        Error::InvalidArgument("the dataset has no source ids (build it with --source)".into())
+    })?;
+    let mut total = 0.0f64;
+    for (k, (name, w)) in options.weights.iter().enumerate() {
+        if !(w.is_finite() && *w > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "weight of {name:?} is {w}; weights must be finite and above 0"
+            )));
+        }
+        if options.weights[..k].iter().any(|(n, _)| n == name) {
+            return Err(Error::InvalidArgument(format!(
+                "source {name:?} is weighted twice"
+            )));
+        }
+        total += w;
+    }
+    let offsets = dataset.all_offsets()?;
+    let n_tokens = offsets.last().copied().unwrap_or(0);
+    let mut info = blank_info(&offsets, dataset.corpus_id(), popts);
+    let mut drawn: Vec<Piece> = Vec::new();
+    let mut report = Vec::with_capacity(options.weights.len());
+    for (k, (name, w)) in options.weights.iter().enumerate() {
+        let id = all
+            .selection(&[name])?
+            .iter()
+            .position(|&b| b)
+            .expect("can't fail: one name selected");
+        let Pieces {
+            pieces: own,
+            truncated,
+            split,
+        } = pieces(&offsets, n_tokens, l, popts.long_docs, &|d| {
+            usize::from(all.ids[d]) == id
+        })?;
+        info.truncated_tokens += truncated;
+        info.split_documents += split;
+        let weight = w / total;
+        let quota = (weight * options.tokens as f64).round() as u64;
+        let available: u64 = own.iter().map(|p| u64::from(p.len)).sum();
+        if available == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "source {name:?} has no tokens to draw"
+            )));
+        }
+        let full_passes = quota / available;
+        let rest = quota - full_passes * available;
+        let before = drawn.len();
+        for _ in 0..full_passes {
+            drawn.extend_from_slice(&own);
+        }
+        // The rest: pieces in a seeded random order while they fit, and the first that
+        // does not when it lands closer to the quota.
+        let mut rng =
+            SplitMix64::new(options.seed ^ (k as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut order: Vec<u32> = (0..own.len() as u32).collect();
+        shuffle(&mut order, &mut rng);
+        let mut got = 0u64;
+        for &i in &order {
+            let p = own[i as usize];
+            let len = u64::from(p.len);
+            if got + len <= rest {
+                drawn.push(p);
+                got += len;
+                continue;
+            }
+            if rest - got > got + len - rest {
+                drawn.push(p);
+                got += len;
+            }
+            break;
+        }
+        report.push(MixtureSource {
+            name: name.clone(),
+            weight,
+            quota,
+            tokens: full_passes * available + got,
+            available,
+            pieces: (drawn.len() - before) as u64,
+            full_passes,
+        });
+    }
+    let mut rng = SplitMix64::new(options.seed);
+    shuffle(&mut drawn, &mut rng);
+    let mut sources = serde_json::Map::new();
+    for r in &report {
+        sources.insert(
+            r.name.clone(),
+            serde_json::json!({
+                "weight": r.weight,
+                "quota": r.quota,
+                "tokens": r.tokens,
+                "available": r.available,
+                "epochs": r.epochs(),
+                "pieces": r.pieces,
+            }),
+        );
+    }
+    info.sources = Some(report.iter().map(|r| r.name.clone()).collect());
+    info.mixture = Some(serde_json::json!({
+        "seed": options.seed,
+        "tokens_requested": options.tokens,
+        "sources": sources,
+    }));
+    Ok((pack_pieces(&drawn, info, popts), report))
+}
+
+/// Fisher-Yates with [`SplitMix64::uniform`](crate::SplitMix64::uniform).
+fn shuffle<T>(items: &mut [T], rng: &mut crate::overlay::SplitMix64) {
+    for i in (1..items.len()).rev() {
+        let j = rng.uniform(i as u64 + 1) as usize;
+        items.swap(i, j);
+    }
 }
 
 /// Doc-aligned: pieces in order, a new row whenever the next one does not fit.

@@ -6,12 +6,12 @@ use std::path::Path;
 use zerocopy::FromBytes;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::format::doc_offsets;
 use crate::format::header::Header;
 use crate::format::loss_mask::{self, LossMask};
 use crate::format::metadata::Metadata;
 use crate::format::section_table::{self, DType, SectionEntry, Sections};
 use crate::format::tokens::{Token, TokenSlice};
+use crate::format::{doc_offsets, doc_sources};
 use crate::mmap::MappedFile;
 
 /// A tokpack dataset: the token stream, its documents, its loss mask and metadata.
@@ -96,6 +96,18 @@ impl<D: AsRef<[u8]>> Dataset<D> {
             }
         }
 
+        if let Some(src) = &sections.doc_sources {
+            let n_docs = offsets_entry.count.get() - 1;
+            if src.count.get() != n_docs {
+                return Err(Error::format(
+                    ErrorCode::CountMismatch,
+                    Some(doc_sources::NAME),
+                    Some(src.offset.get()),
+                    format!("{} source ids for {n_docs} documents", src.count.get()),
+                ));
+            }
+        }
+
         // Typed views must be possible before anything is read through them.
         let token_bytes = &bytes[sections.tokens.range()];
         match dtype {
@@ -114,6 +126,32 @@ impl<D: AsRef<[u8]>> Dataset<D> {
         // Step 12.
         let meta_entry = &sections.metadata;
         let metadata = Metadata::parse(&bytes[meta_entry.range()], meta_entry.offset.get(), dtype)?;
+        // Step 13: names and ids come together.
+        match (&sections.doc_sources, &metadata.sources) {
+            (Some(e), None) => {
+                return Err(Error::format(
+                    ErrorCode::BadMetadata,
+                    Some(crate::format::metadata::NAME),
+                    Some(meta_entry.offset.get()),
+                    format!(
+                        "the file has a DOC_SOURCES section (at byte {}) but no \"sources\" names",
+                        e.offset.get()
+                    ),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::format(
+                    ErrorCode::BadMetadata,
+                    Some(crate::format::metadata::NAME),
+                    Some(meta_entry.offset.get()),
+                    "the metadata names \"sources\" but the file has no DOC_SOURCES section",
+                ))
+            }
+            (Some(e), Some(_)) => {
+                cast::<u16>(&bytes[e.range()], doc_sources::NAME)?;
+            }
+            (None, None) => {}
+        }
 
         Ok(Dataset {
             data,
@@ -264,6 +302,50 @@ impl<D: AsRef<[u8]>> Dataset<D> {
         })
     }
 
+    /// The names of the sources, when the file has source ids (spec 5.5).
+    pub fn source_names(&self) -> Option<&[String]> {
+        self.metadata.sources.as_deref()
+    }
+
+    /// Every document's source id, straight out of the map, unchecked: an unverified file
+    /// may hold ids past the names (use [`document_source`](Dataset::document_source)).
+    pub fn document_source_ids(&self) -> Option<&[u16]> {
+        self.sections.doc_sources.as_ref().map(|e| {
+            cast(self.section_bytes(e), doc_sources::NAME)
+                .expect("can't fail: alignment checked at open")
+        })
+    }
+
+    /// The source id of document `i`, checked against the names; `None` when the file has
+    /// no source ids.
+    pub fn document_source(&self, i: u64) -> Result<Option<u16>> {
+        let n = self.num_documents();
+        if i >= n {
+            return Err(Error::IndexOutOfRange {
+                what: "document",
+                index: i,
+                len: n,
+            });
+        }
+        let (Some(ids), Some(names), Some(e)) = (
+            self.document_source_ids(),
+            self.source_names(),
+            &self.sections.doc_sources,
+        ) else {
+            return Ok(None);
+        };
+        doc_sources::source_of(ids, i, names.len(), e.offset.get()).map(Some)
+    }
+
+    /// The source name of document `i`; `None` when the file has no source ids.
+    pub fn document_source_name(&self, i: u64) -> Result<Option<&str>> {
+        Ok(self.document_source(i)?.map(|id| {
+            self.source_names()
+                .expect("can't fail: ids come with names")[usize::from(id)]
+            .as_str()
+        }))
+    }
+
     /// The loss mask, if the file has one (absent means every token is a target).
     pub fn loss_mask(&self) -> Option<LossMask<'_>> {
         self.sections
@@ -326,6 +408,13 @@ impl<D: AsRef<[u8]>> Dataset<D> {
                     ),
                 ));
             }
+        }
+        if let (Some(ids), Some(names), Some(e)) = (
+            self.document_source_ids(),
+            self.source_names(),
+            &self.sections.doc_sources,
+        ) {
+            doc_sources::check_ids(ids, names.len(), e.offset.get())?;
         }
         Ok(VerifyReport {
             sections: self.entries.len(),

@@ -273,6 +273,22 @@ fn valid_vectors_read_as_their_json_says() {
                 .collect();
             assert_eq!(json!(masks), want["loss_mask"], "{}", path.display());
         }
+        let sources: Option<Vec<String>> = ds.document_source_ids().map(|_| {
+            (0..ds.num_documents())
+                .map(|i| {
+                    ds.document_source_name(i)
+                        .expect("source")
+                        .expect("named")
+                        .to_owned()
+                })
+                .collect()
+        });
+        assert_eq!(
+            json!(sources),
+            want["document_sources"],
+            "{}",
+            path.display()
+        );
     }
     assert_eq!(seen, valid_cases().len());
 }

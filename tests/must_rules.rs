@@ -271,6 +271,56 @@ fn must_refuse_count_times_width_overflows() {
 }
 
 #[test]
+fn must_refuse_source_id_out_of_range() {
+    expect("source_id_out_of_range", ErrorCode::BadSource);
+}
+
+#[test]
+fn must_refuse_source_count_mismatch() {
+    expect("source_count_mismatch", ErrorCode::CountMismatch);
+}
+
+#[test]
+fn must_refuse_source_ids_without_names() {
+    expect("source_ids_without_names", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_source_names_without_ids() {
+    expect("source_names_without_ids", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_source_names_null_with_ids() {
+    expect("source_names_null_with_ids", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_source_names_duplicate() {
+    expect("source_names_duplicate", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_source_name_empty() {
+    expect("source_name_empty", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_source_names_not_strings() {
+    expect("source_names_not_strings", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_source_names_empty_list() {
+    expect("source_names_empty_list", ErrorCode::BadMetadata);
+}
+
+#[test]
+fn must_refuse_source_ids_u32() {
+    expect("source_ids_u32", ErrorCode::BadDtype);
+}
+
+#[test]
 fn every_catalogue_case_has_a_named_test() {
     let named = include_str!("must_rules.rs");
     for c in invalid_cases() {
@@ -313,4 +363,19 @@ fn errors_name_section_and_byte() {
         msg.contains("DOC_OFFSETS") && msg.contains("at byte 136"),
         "{msg}"
     );
+}
+
+#[test]
+fn document_source_checks_its_own_id() {
+    // Opened but not verified: document 1's id 2 is past the two names; asking for its
+    // source is refused, document 0's is given.
+    let case = invalid_cases()
+        .into_iter()
+        .find(|c| c.name == "source_id_out_of_range")
+        .expect("case");
+    let ds = open_bytes(&case.bytes).expect("opens");
+    assert_eq!(ds.document_source_name(0).expect("doc 0"), Some("code"));
+    let e = ds.document_source(1).expect_err("doc 1");
+    assert_eq!(e.code(), Some(ErrorCode::BadSource));
+    assert!(e.to_string().contains("DOC_SOURCES"), "{e}");
 }

@@ -84,6 +84,14 @@ pub struct BuildArgs {
     /// Number of workers splitting the input.
     #[arg(long, requires = "worker")]
     workers: Option<u64>,
+    /// Tag documents with a source (stored as a per-document source id): once for every
+    /// input file, or once per input file, in order.
+    #[arg(long = "source", value_name = "NAME")]
+    sources: Vec<String>,
+    /// Take each record's source from this string field of its JSON object (wins over
+    /// --source). Chat input reads a "source" field without this option.
+    #[arg(long, value_name = "KEY")]
+    source_field: Option<String>,
 }
 
 fn parse_id(hex: &str) -> anyhow::Result<[u8; 16]> {
@@ -184,7 +192,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         format,
         &args.text_field,
         args.delimiter.clone(),
-    );
+    )
+    .with_sources(
+        args.sources.iter().cloned().map(Some).collect(),
+        args.source_field.clone(),
+    )?;
     let progress = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {elapsed} {msg}")
             .expect("can't fail: constant template"),
@@ -226,7 +238,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("finishing {}", args.output.display()))?;
     let secs = started.elapsed().as_secs_f64();
     outln!(
-        "wrote {}: {} documents, {} tokens, {} bytes{} in {secs:.2} s ({:.0} tokens/s)",
+        "wrote {}: {} documents, {} tokens, {} bytes{}{} in {secs:.2} s ({:.0} tokens/s)",
         summary.path.display(),
         summary.num_documents,
         summary.num_tokens,
@@ -236,6 +248,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         },
+        summary
+            .sources
+            .as_ref()
+            .map(|s| format!(", sources {}", s.join(",")))
+            .unwrap_or_default(),
         report.tokens as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)

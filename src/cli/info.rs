@@ -27,6 +27,42 @@ fn sections_json(sections: &[tokpack::SectionEntry]) -> Vec<Value> {
         .collect()
 }
 
+/// Documents and tokens per source, as JSON (null without source ids).
+pub fn sources_json(counts: &Option<Vec<tokpack::SourceCount>>) -> Value {
+    match counts {
+        None => Value::Null,
+        Some(c) => c
+            .iter()
+            .map(|s| json!({"name": s.name, "documents": s.documents, "tokens": s.tokens}))
+            .collect(),
+    }
+}
+
+/// Prints a table of documents and tokens per source with their shares.
+pub fn print_sources(counts: &[tokpack::SourceCount]) -> anyhow::Result<()> {
+    let docs: u64 = counts.iter().map(|s| s.documents).sum();
+    let toks: u64 = counts.iter().map(|s| s.tokens).sum();
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
+    outln!("sources       {}", counts.len());
+    for s in counts {
+        outln!(
+            "  {:<24} {:>12} documents ({:>5.1}%) {:>14} tokens ({:>5.1}%)",
+            s.name,
+            s.documents,
+            pct(s.documents, docs),
+            s.tokens,
+            pct(s.tokens, toks)
+        );
+    }
+    Ok(())
+}
+
 fn plan_info(path: &Path, plan: &tokpack::Plan, as_json: bool) -> anyhow::Result<ExitCode> {
     let meta = Value::Object(plan.info().to_metadata());
     let (major, minor) = (plan.header_version().0, plan.header_version().1);
@@ -58,6 +94,12 @@ fn plan_info(path: &Path, plan: &tokpack::Plan, as_json: bool) -> anyhow::Result
         outln!("padding       {} tokens", i.padding_tokens);
         outln!("truncated     {} tokens", i.truncated_tokens);
         outln!("split         {} documents", i.split_documents);
+        if let Some(s) = &i.sources {
+            outln!("sources       {}", s.join(", "));
+        }
+        if let Some(m) = &i.mixture {
+            outln!("mixture       {}", serde_json::to_string(m)?);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -68,6 +110,7 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         super::Opened::Plan(plan) => return plan_info(path, &plan, as_json),
         super::Opened::Manifest(m) => {
             use tokpack::Corpus;
+            let counts = tokpack::source_counts(&m)?;
             let info = json!({
                 "file": path.display().to_string(),
                 "kind": "manifest",
@@ -80,6 +123,7 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 "has_loss_mask": m.has_mask(),
                 "metadata": Value::Object(m.metadata().to_json()),
                 "shards": m.entries(),
+                "sources": sources_json(&counts),
             });
             if as_json {
                 outln!("{}", serde_json::to_string_pretty(&info)?);
@@ -94,6 +138,9 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 outln!("tokens        {}", m.num_tokens());
                 outln!("dtype         {}", m.token_dtype().name());
                 outln!("vocab size    {}", m.metadata().vocab_size);
+                if let Some(c) = &counts {
+                    print_sources(c)?;
+                }
                 for e in m.entries() {
                     outln!(
                         "  {:<40} {:>12} documents {:>14} tokens",
@@ -127,6 +174,8 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         .loss_mask()
         .map_or(ds.num_tokens(), |m| m.count_ones(0, m.len()));
     let meta = Value::Object(ds.metadata_json());
+    let counts =
+        tokpack::source_counts(&ds).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut out = std::io::stdout().lock();
     if as_json {
         let info = json!({
@@ -140,6 +189,7 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
             "vocab_size": ds.vocab_size(),
             "has_loss_mask": ds.has_loss_mask(),
             "loss_mask_targets": targets,
+            "sources": sources_json(&counts),
             "sections": sections_json(ds.sections()),
             "metadata": meta,
         });
@@ -174,6 +224,11 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         out,
         "loss mask     {mask}: {targets} target tokens ({share:.1}%)"
     )?;
+    if let Some(c) = &counts {
+        drop(out);
+        print_sources(c)?;
+        out = std::io::stdout().lock();
+    }
     writeln!(out, "sections")?;
     writeln!(
         out,

@@ -14,6 +14,7 @@ mod get;
 mod info;
 mod insert;
 mod interop;
+mod mix;
 mod pack;
 mod row;
 mod stats;
@@ -35,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Build a dataset from pre-tokenized JSON lines: {"input_ids": [...], "loss_mask": [0/1...]}.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Print counts, element type, sections and metadata.
     Info {
         /// The dataset file.
@@ -99,9 +100,10 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         global: Vec<u64>,
     },
-    /// Join manifests (the parts a job array wrote) into one, in the order given.
+    /// Join manifests (the parts a job array wrote) and dataset files (built separately)
+    /// into one manifest, in the order given.
     Manifest {
-        /// The parts' manifests.
+        /// The parts: manifests (.json) and dataset files.
         #[arg(required = true)]
         parts: Vec<PathBuf>,
         /// Where to write the joined manifest.
@@ -113,6 +115,9 @@ enum Command {
     /// Cut a dataset into rows of L tokens and store the plan: contiguous, doc-aligned or
     /// best-fit decreasing.
     Pack(pack::PackArgs),
+    /// Draw a weighted mixture of sources as a stored plan: each source's share of N tokens
+    /// matches its weight; short sources repeat their documents evenly.
+    Mix(mix::MixArgs),
     /// Print one training row: input_ids, labels, position_ids, cu_seqlens, loss_mask.
     Row(row::RowArgs),
     /// Make an insertion overlay: token spans that overwrite rows at explicit or random
@@ -154,10 +159,11 @@ enum Command {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Build(args) => build::run(args),
+        Command::Build(args) => build::run(*args),
         Command::Info { file, json } => info::run(&file, json),
         Command::Verify { file, dataset } => verify::run(&file, dataset.as_deref()),
         Command::Pack(args) => pack::run(args),
+        Command::Mix(args) => mix::run(args),
         Command::Stats {
             file,
             top,

@@ -31,6 +31,10 @@ pub struct PackArgs {
     /// Skip fsync of the plan file.
     #[arg(long)]
     no_sync: bool,
+    /// Plan only the documents of these sources (comma-separated names; doc-aligned and
+    /// bfd).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    sources: Vec<String>,
 }
 
 pub fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -54,7 +58,12 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
         long_docs: args.long_docs,
         tail: args.tail,
     };
-    let plan = make_plan(&ds, &options).map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
+    let plan = if args.sources.is_empty() {
+        make_plan(&ds, &options)
+    } else {
+        tokpack::make_plan_for_sources(&ds, &options, &args.sources)
+    }
+    .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let planned = started.elapsed().as_secs_f64();
     if let Some(out) = &args.output {
         plan.write(out, !args.no_sync)
@@ -83,6 +92,9 @@ pub fn run(args: PackArgs) -> anyhow::Result<ExitCode> {
     outln!("padding tokens    {}", i.padding_tokens);
     outln!("truncated tokens  {}", i.truncated_tokens);
     outln!("documents split   {}", i.split_documents);
+    if let Some(s) = &i.sources {
+        outln!("sources           {}", s.join(", "));
+    }
     outln!("time              {planned:.3} s to plan, {secs:.3} s in all");
     if let Some(out) = &args.output {
         outln!("wrote             {}", out.display());

@@ -40,6 +40,9 @@ pub struct RowArgs {
     /// Contiguous view without a plan: drop or pad the last partial row.
     #[arg(long, default_value = "drop", value_parser = super::pack::parse_tail)]
     tail: Tail,
+    /// Contiguous view of only the documents of these sources (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    sources: Vec<String>,
 }
 
 pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
@@ -48,8 +51,27 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
     options.pad_id = args.pad_id;
     options.mask_document_boundaries = args.mask_boundaries;
     options.tail = args.tail;
+    if !args.sources.is_empty() {
+        if args.plan.is_some() {
+            anyhow::bail!(
+                "--sources restricts the contiguous view; a plan already fixes its documents (make one with `tokpack pack --sources`)"
+            );
+        }
+        let filtered = tokpack::Filtered::new(&ds, &args.sources)
+            .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
+        let rows = tokpack::Rows::contiguous(&filtered, &options).map_err(|e| anyhow!("{e}"))?;
+        return show(&args, tokpack::Corpus::corpus_metadata(&ds), rows);
+    }
     let plan = super::open_plan(args.plan.as_deref())?;
     let rows = super::view(&ds, plan.as_ref(), &options)?;
+    show(&args, tokpack::Corpus::corpus_metadata(&ds), rows)
+}
+
+fn show<C: tokpack::Corpus>(
+    args: &RowArgs,
+    metadata: &tokpack::Metadata,
+    rows: tokpack::Rows<'_, '_, C>,
+) -> anyhow::Result<ExitCode> {
     let overlays = args
         .overlay
         .iter()
@@ -62,7 +84,7 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let text = if args.decode {
         Some(super::get::decode(
-            tokpack::Corpus::corpus_metadata(&ds),
+            metadata,
             args.tokenizer.as_deref(),
             &buf.input_ids,
         )?)

@@ -18,6 +18,7 @@ pub fn run(
     let started = Instant::now();
     let counts = token_counts(&ds);
     let hist = length_histogram(&ds);
+    let sources = tokpack::source_counts(&ds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let secs = started.elapsed().as_secs_f64();
     let ks: Vec<usize> = match top {
         Some(k) => vec![k],
@@ -32,6 +33,7 @@ pub fn run(
             "tokens": ds.num_tokens(),
             "vocab_size": ds.vocab_size(),
             "distinct_tokens": counts.by_frequency.len(),
+            "sources": super::info::sources_json(&sources),
             "length_histogram": hist.iter().map(|&(b, d, t)| json!({"below": b, "documents": d, "tokens": t})).collect::<Vec<_>>(),
             "top_tokens": counts.by_frequency.iter().take(show).map(|&(id, c)| json!([id, c])).collect::<Vec<_>>(),
             "coverage": ks.iter().map(|&k| json!({"top": k, "coverage": counts.coverage(k), "oov_rate": 1.0 - counts.coverage(k)})).collect::<Vec<_>>(),
@@ -47,6 +49,9 @@ pub fn run(
         ds.vocab_size()
     );
     outln!("counted in       {secs:.3} s");
+    if let Some(c) = &sources {
+        super::info::print_sources(c)?;
+    }
     outln!("document lengths");
     let mut lower = 0;
     for &(below, docs, toks) in &hist {

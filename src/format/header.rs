@@ -12,6 +12,8 @@ pub const MAGIC: [u8; 8] = *b"TOKPACK\0";
 pub const MAJOR: u16 = 1;
 /// The minor version this crate writes.
 pub const MINOR: u16 = 0;
+/// Minor version of a dataset file with source ids (DOC_SOURCES, since 1.3).
+pub const MINOR_SOURCES: u16 = 3;
 /// Size of the header in bytes.
 pub const HEADER_LEN: u64 = 64;
 

@@ -28,18 +28,50 @@ pub struct Metadata {
     pub pad_id: Option<u32>,
     /// The writing tool and version.
     pub writer: Option<String>,
+    /// Names of the source ids of DOC_SOURCES (spec 5.5); `None` when the file has none.
+    pub sources: Option<Vec<String>>,
     /// Every other key, the user's.
     pub extra: Map<String, Value>,
 }
 
-const KNOWN_KEYS: [&str; 6] = [
+const KNOWN_KEYS: [&str; 7] = [
     "vocab_size",
     "tokenizer",
     "bos_id",
     "eos_id",
     "pad_id",
     "writer",
+    "sources",
 ];
+
+/// The most sources a dataset may name (ids are u16).
+pub const MAX_SOURCES: usize = 1 << 16;
+/// The longest source name, in bytes of UTF-8.
+pub const MAX_SOURCE_NAME: usize = 256;
+
+/// Checks a list of source names against spec 5.4: 1 to 65,536 names, each non-empty, at most
+/// 256 bytes, no two equal. Returns what is wrong.
+pub fn check_source_names(names: &[String]) -> std::result::Result<(), String> {
+    if names.is_empty() || names.len() > MAX_SOURCES {
+        return Err(format!(
+            "sources holds {} names, not 1 to {MAX_SOURCES}",
+            names.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() || n.len() > MAX_SOURCE_NAME {
+            return Err(format!(
+                "sources[{i}] is {} bytes long, not 1 to {MAX_SOURCE_NAME}",
+                n.len()
+            ));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(format!("sources[{i}] {n:?} appears twice"));
+        }
+    }
+    Ok(())
+}
 
 impl Metadata {
     /// Metadata with only a vocabulary size.
@@ -75,6 +107,9 @@ impl Metadata {
                 }
             }
         }
+        if let Some(names) = &self.sources {
+            check_source_names(names).map_err(bad)?;
+        }
         if let Some(k) = self.extra.keys().find(|k| KNOWN_KEYS.contains(&k.as_str())) {
             return Err(bad(format!(
                 "user key {k:?} collides with a key the spec defines"
@@ -93,6 +128,12 @@ impl Metadata {
             ("eos_id", self.eos_id.map(Value::from)),
             ("pad_id", self.pad_id.map(Value::from)),
             ("writer", self.writer.clone().map(Value::String)),
+            (
+                "sources",
+                self.sources
+                    .as_ref()
+                    .map(|v| Value::Array(v.iter().cloned().map(Value::String).collect())),
+            ),
         ];
         for (key, value) in known {
             if let Some(v) = value {
@@ -167,6 +208,20 @@ impl Metadata {
         let bos_id = take_id("bos_id")?;
         let eos_id = take_id("eos_id")?;
         let pad_id = take_id("pad_id")?;
+        let sources = match map.remove("sources") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let mut names = Vec::with_capacity(items.len());
+                for (i, v) in items.into_iter().enumerate() {
+                    match v {
+                        Value::String(s) => names.push(s),
+                        v => return Err(bad(format!("sources[{i}] must be a string, not {v}"))),
+                    }
+                }
+                Some(names)
+            }
+            Some(v) => return Err(bad(format!("sources must be an array of strings, not {v}"))),
+        };
         let meta = Metadata {
             vocab_size,
             tokenizer,
@@ -174,6 +229,7 @@ impl Metadata {
             eos_id,
             pad_id,
             writer,
+            sources,
             extra: map,
         };
         meta.validate(Some(section_offset))?;

@@ -8,10 +8,12 @@
 //! | 5.2 DOC_OFFSETS | [`doc_offsets`] |
 //! | 5.3 LOSS_MASK | [`loss_mask`] |
 //! | 5.4 METADATA | [`metadata`] |
+//! | 5.5 DOC_SOURCES | [`doc_sources`] |
 //! | 11. Plan files | [`plan`] |
 //! | 13. Overlay files | [`overlay`] |
 
 pub mod doc_offsets;
+pub mod doc_sources;
 pub mod header;
 pub mod loss_mask;
 pub mod metadata;

@@ -205,6 +205,10 @@ pub struct PlanInfo {
     pub truncated_tokens: u64,
     /// Documents cut into more than one segment.
     pub split_documents: u64,
+    /// Informative (spec 11.1): the plan holds only documents of these sources.
+    pub sources: Option<Vec<String>>,
+    /// Informative (spec 12.6): how a mixture plan was drawn.
+    pub mixture: Option<Value>,
 }
 
 /// Lowercase hex of an id.
@@ -257,6 +261,12 @@ impl PlanInfo {
         }
         if let Some(t) = self.tail {
             plan["tail"] = json!(t.name());
+        }
+        if let Some(s) = &self.sources {
+            plan["sources"] = json!(s);
+        }
+        if let Some(x) = &self.mixture {
+            plan["mixture"] = x.clone();
         }
         let mut m = Map::new();
         m.insert("file".into(), json!("plan"));
@@ -334,6 +344,14 @@ impl PlanInfo {
             padding_tokens: int("padding_tokens")?,
             truncated_tokens: int("truncated_tokens")?,
             split_documents: int("split_documents")?,
+            // Informative keys: kept when well typed, else ignored (spec 11.1).
+            sources: p.get("sources").and_then(|v| {
+                v.as_array()?
+                    .iter()
+                    .map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            }),
+            mixture: p.get("mixture").filter(|v| v.is_object()).cloned(),
         };
         let positions = info.rows.checked_mul(info.seq_len);
         if positions.and_then(|p| p.checked_sub(info.tokens)) != Some(info.padding_tokens) {
@@ -386,6 +404,8 @@ mod tests {
             padding_tokens: 4,
             truncated_tokens: 0,
             split_documents: 2,
+            sources: Some(vec!["web".into(), "code".into()]),
+            mixture: Some(serde_json::json!({"seed": 3, "tokens_requested": 100})),
         }
     }
 

@@ -65,11 +65,13 @@ pub enum SectionKind {
     InsTokens,
     /// Overlay files: per-insertion flags.
     InsFlags,
+    /// Dataset files (since 1.3): one source id per document.
+    DocSources,
 }
 
 impl SectionKind {
     /// All kinds this version knows.
-    pub const ALL: [SectionKind; 10] = [
+    pub const ALL: [SectionKind; 11] = [
         SectionKind::Tokens,
         SectionKind::DocOffsets,
         SectionKind::LossMask,
@@ -80,6 +82,7 @@ impl SectionKind {
         SectionKind::InsOffsets,
         SectionKind::InsTokens,
         SectionKind::InsFlags,
+        SectionKind::DocSources,
     ];
 
     /// Whether a dataset file may hold this kind (plan and overlay kinds are unknown there).
@@ -90,6 +93,7 @@ impl SectionKind {
                 | SectionKind::DocOffsets
                 | SectionKind::LossMask
                 | SectionKind::Metadata
+                | SectionKind::DocSources
         )
     }
 
@@ -106,6 +110,7 @@ impl SectionKind {
             SectionKind::InsOffsets => 8,
             SectionKind::InsTokens => 9,
             SectionKind::InsFlags => 10,
+            SectionKind::DocSources => 11,
         }
     }
 
@@ -127,6 +132,7 @@ impl SectionKind {
             SectionKind::InsOffsets => "INS_OFFSETS",
             SectionKind::InsTokens => "INS_TOKENS",
             SectionKind::InsFlags => "INS_FLAGS",
+            SectionKind::DocSources => "DOC_SOURCES",
         }
     }
 }
@@ -346,6 +352,8 @@ pub struct Sections {
     pub loss_mask: Option<SectionEntry>,
     /// METADATA.
     pub metadata: SectionEntry,
+    /// DOC_SOURCES, if present.
+    pub doc_sources: Option<SectionEntry>,
     /// Sections of kinds this reader does not know, without the required flag.
     pub skipped: Vec<SectionEntry>,
 }
@@ -359,6 +367,7 @@ fn allowed_dtypes(kind: SectionKind) -> &'static [DType] {
         SectionKind::DocOffsets => &[DType::U64],
         SectionKind::LossMask => &[DType::U8],
         SectionKind::Metadata => &[DType::Bytes],
+        SectionKind::DocSources => &[DType::U16],
         SectionKind::PlanRows | SectionKind::PlanSegments => &[DType::U64],
     }
 }
@@ -421,7 +430,7 @@ pub fn unknown_required(i: usize, e: &SectionEntry) -> Error {
         Some(&kind_name(e.kind.get())),
         Some(entry_offset(i)),
         format!(
-            "section kind {} is required but unknown to this reader (format 1.1)",
+            "section kind {} is required but unknown to this reader (format 1.3)",
             e.kind.get()
         ),
     )
@@ -430,8 +439,11 @@ pub fn unknown_required(i: usize, e: &SectionEntry) -> Error {
 /// Sorts the entries by kind and checks kinds, codecs, dtypes, duplicates (spec 6.1 step 6,
 /// entry by entry), presence (step 7) and lengths (step 8).
 pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
-    let mut found: [Option<(usize, SectionEntry)>; 4] = [None; 4];
-    let slot_of = |kind: SectionKind| kind.code() as usize - 1;
+    let mut found: [Option<(usize, SectionEntry)>; 5] = [None; 5];
+    let slot_of = |kind: SectionKind| match kind {
+        SectionKind::DocSources => 4,
+        k => k.code() as usize - 1,
+    };
     let mut skipped = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let Some(kind) = SectionKind::from_code(e.kind.get()).filter(|k| k.in_dataset()) else {
@@ -468,13 +480,14 @@ pub fn classify(entries: &[SectionEntry]) -> Result<Sections> {
         let kind = SectionKind::from_code(e.kind.get()).expect("can't fail: known kinds only");
         check_length(i, &e, kind)?;
     }
-    let [tokens, doc_offsets, loss_mask, metadata] = found.map(|f| f.map(|(_, e)| e));
+    let [tokens, doc_offsets, loss_mask, metadata, doc_sources] = found.map(|f| f.map(|(_, e)| e));
     let present = "can't fail: presence checked above";
     Ok(Sections {
         tokens: tokens.expect(present),
         doc_offsets: doc_offsets.expect(present),
         loss_mask,
         metadata: metadata.expect(present),
+        doc_sources,
         skipped,
     })
 }

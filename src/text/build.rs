@@ -120,17 +120,20 @@ pub fn build_text(
 ) -> Result<BuildReport> {
     let mut report = BuildReport::default();
     let mut index = 0u64;
+    let mut first_source: Option<(String, Option<String>)> = None;
     loop {
         let mut batch = Vec::new();
+        let mut sources = Vec::new();
         let mut bytes = 0usize;
         while bytes < options.batch_bytes {
-            match reader.next_record()? {
-                Some(r) => {
+            match reader.next_sourced_record()? {
+                Some((r, source)) => {
                     let mine = options.part.is_none_or(|(i, n)| index % n == i);
                     index += 1;
                     if mine {
                         bytes += record_bytes(&r);
                         batch.push(r);
+                        sources.push(source);
                     }
                 }
                 None => break,
@@ -140,11 +143,26 @@ pub fn build_text(
             return Ok(report);
         }
         let docs: Vec<Result<Doc>> = batch.par_iter().map(|r| tokenize(r, options)).collect();
-        for (record, doc) in batch.iter().zip(docs) {
+        for ((record, doc), source) in batch.iter().zip(docs).zip(sources) {
             let (ids, mask) = doc?;
-            writer
-                .push_document(&ids, mask.as_deref())
-                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", record.at())))?;
+            // All records have a source or none has: name the first that breaks the rule.
+            let (at0, s0) =
+                first_source.get_or_insert_with(|| (record.at().to_owned(), source.clone()));
+            if s0.is_some() != source.is_some() {
+                let (with, without) = if source.is_some() {
+                    (record.at(), at0.as_str())
+                } else {
+                    (at0.as_str(), record.at())
+                };
+                return Err(Error::InvalidArgument(format!(
+                    "{without} has no source but {with} has one: give --source for every input file, or a source field in every record"
+                )));
+            }
+            let pushed = match &source {
+                Some(name) => writer.push_sourced_document(name, &ids, mask.as_deref()),
+                None => writer.push_document(&ids, mask.as_deref()),
+            };
+            pushed.map_err(|e| Error::InvalidArgument(format!("{}: {e}", record.at())))?;
             report.documents += 1;
             report.tokens += ids.len() as u64;
         }

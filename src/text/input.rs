@@ -125,7 +125,9 @@ pub struct RecordReader {
     format: InputFormat,
     text_field: String,
     delimiter: Option<String>,
-    pending: std::collections::VecDeque<Record>,
+    file_sources: Vec<Option<String>>,
+    source_field: Option<String>,
+    pending: std::collections::VecDeque<(Record, Option<String>)>,
     line: String,
 }
 
@@ -146,8 +148,39 @@ impl RecordReader {
             format,
             text_field: text_field.to_owned(),
             delimiter,
+            file_sources: Vec::new(),
+            source_field: None,
             pending: Default::default(),
             line: String::new(),
+        }
+    }
+
+    /// Tags records with a source (spec 5.5): `per_file[k]` for the records of file `k`
+    /// (a list of one applies to every file), unless the record's JSON object has a string
+    /// field `field` (chat records: a `"source"` field when `field` is `None`), which wins.
+    pub fn with_sources(
+        mut self,
+        per_file: Vec<Option<String>>,
+        field: Option<String>,
+    ) -> Result<RecordReader> {
+        if per_file.len() > 1 && per_file.len() != self.files.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} sources for {} input files: give one source for all files or one per file",
+                per_file.len(),
+                self.files.len()
+            )));
+        }
+        self.file_sources = per_file;
+        self.source_field = field;
+        Ok(self)
+    }
+
+    fn file_source(&self) -> Option<String> {
+        let k = self.next_file.saturating_sub(1);
+        match self.file_sources.len() {
+            0 => None,
+            1 => self.file_sources[0].clone(),
+            _ => self.file_sources.get(k).cloned().flatten(),
         }
     }
 
@@ -157,6 +190,12 @@ impl RecordReader {
 
     /// The next record, or `None` at the end of the last file.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
+        Ok(self.next_sourced_record()?.map(|(r, _)| r))
+    }
+
+    /// The next record with its source (see [`with_sources`](RecordReader::with_sources)),
+    /// or `None` at the end of the last file.
+    pub fn next_sourced_record(&mut self) -> Result<Option<(Record, Option<String>)>> {
         loop {
             if let Some(r) = self.pending.pop_front() {
                 return Ok(Some(r));
@@ -192,6 +231,18 @@ impl RecordReader {
             let value: Value =
                 serde_json::from_str(&self.line).map_err(|e| self.bad(&name, e.to_string()))?;
             let at = format!("{name} line {}", self.line_no);
+            let field = match (&self.source_field, self.format) {
+                (Some(f), _) => Some(f.as_str()),
+                (None, InputFormat::Chat) => Some("source"),
+                _ => None,
+            };
+            let source = match field.and_then(|f| value.get(f).map(|v| (f, v))) {
+                None | Some((_, Value::Null)) => self.file_source(),
+                Some((_, Value::String(s))) => Some(s.clone()),
+                Some((f, v)) => {
+                    return Err(self.bad(&name, format!("field {f:?} must be a string, not {v}")))
+                }
+            };
             let record = match self.format {
                 InputFormat::Jsonl => match value.get(&self.text_field) {
                     Some(Value::String(s)) => Record::Text {
@@ -245,7 +296,7 @@ impl RecordReader {
                     Record::Tokens { at, ids, mask }
                 }
             };
-            return Ok(Some(record));
+            return Ok(Some((record, source)));
         }
     }
 
@@ -260,18 +311,25 @@ impl RecordReader {
                 e.utf8_error().valid_up_to()
             ))
         })?;
+        let source = self.file_source();
         match &self.delimiter {
-            None => self.pending.push_back(Record::Text {
-                at: name.to_owned(),
-                text,
-            }),
+            None => self.pending.push_back((
+                Record::Text {
+                    at: name.to_owned(),
+                    text,
+                },
+                source,
+            )),
             Some(d) => {
                 for (k, part) in text.split(d.as_str()).enumerate() {
                     if !part.trim().is_empty() {
-                        self.pending.push_back(Record::Text {
-                            at: format!("{name} part {}", k + 1),
-                            text: part.to_owned(),
-                        });
+                        self.pending.push_back((
+                            Record::Text {
+                                at: format!("{name} part {}", k + 1),
+                                text: part.to_owned(),
+                            },
+                            source.clone(),
+                        ));
                     }
                 }
             }

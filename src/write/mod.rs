@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 mod file;
 mod pipeline;
-use crate::format::header::{HEADER_LEN, MINOR};
+use crate::format::header::{HEADER_LEN, MINOR, MINOR_SOURCES};
 use crate::format::loss_mask::BitPacker;
 use crate::format::metadata::Metadata;
 use crate::format::section_table::{DType, SectionEntry, SectionKind, ENTRY_LEN};
@@ -29,8 +29,8 @@ pub(crate) use file::{write_small_file, Part};
 use pipeline::PipelinedFile;
 
 const BUFFER: usize = 1 << 20;
-/// The v1 writer's sections: TOKENS, DOC_OFFSETS, LOSS_MASK, METADATA.
-const MAX_WRITER_SECTIONS: u64 = 4;
+/// The writer's sections: TOKENS, DOC_OFFSETS, LOSS_MASK, DOC_SOURCES, METADATA.
+const MAX_WRITER_SECTIONS: u64 = 5;
 
 /// Settings for a [`Writer`].
 #[derive(Debug, Clone)]
@@ -70,6 +70,8 @@ pub struct WriteSummary {
     pub dataset_id: [u8; 16],
     /// Whether a loss mask was stored.
     pub has_loss_mask: bool,
+    /// The source names stored with the documents' source ids, if any.
+    pub sources: Option<Vec<String>>,
 }
 
 /// A side stream (offsets, mask bits) in an anonymous temporary file, checksummed as it goes.
@@ -104,6 +106,13 @@ impl SideStream {
     }
 }
 
+/// Source ids (spec 5.5): the names so far and the ids' side stream.
+struct SourceIds {
+    names: Vec<String>,
+    lookup: std::collections::HashMap<String, u16>,
+    stream: Option<SideStream>,
+}
+
 struct MaskStream {
     stream: SideStream,
     packer: BitPacker,
@@ -135,6 +144,9 @@ pub struct Writer {
     n_docs: u64,
     offsets: SideStream,
     mask: Option<MaskStream>,
+    sources: SourceIds,
+    /// Whether documents carry source ids: set by the first document.
+    sourced: Option<bool>,
     poisoned: bool,
 }
 
@@ -153,7 +165,14 @@ impl Writer {
     /// Starts a dataset that will be published at `path`.
     pub fn create(path: impl AsRef<Path>, options: WriterOptions) -> Result<Writer> {
         let path = path.as_ref().to_path_buf();
+        let mut options = options;
         options.metadata.validate(None)?;
+        let names = options.metadata.sources.take().unwrap_or_default();
+        let lookup = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u16))
+            .collect();
         let dtype = dtype_for_vocab(options.metadata.vocab_size)
             .expect("can't fail: validate checked vocab_size");
         let TempTarget {
@@ -182,6 +201,12 @@ impl Writer {
             n_docs: 0,
             offsets,
             mask: None,
+            sources: SourceIds {
+                names,
+                lookup,
+                stream: None,
+            },
+            sourced: None,
             poisoned: false,
         })
     }
@@ -201,12 +226,82 @@ impl Writer {
         self.n_tokens
     }
 
+    /// The id of source `name` (spec 5.5), declaring it when new. Names are kept in the
+    /// order they are first declared (or as given in the options' metadata).
+    pub fn source_id(&mut self, name: &str) -> Result<u16> {
+        if let Some(&id) = self.sources.lookup.get(name) {
+            return Ok(id);
+        }
+        let mut names = self.sources.names.clone();
+        names.push(name.to_owned());
+        crate::format::metadata::check_source_names(&names)
+            .map_err(|e| Error::InvalidArgument(format!("source {name:?}: {e}")))?;
+        let id = self.sources.names.len() as u16;
+        self.sources.names.push(name.to_owned());
+        self.sources.lookup.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    /// The source names declared so far, id `k` = `names[k]`.
+    pub fn source_names(&self) -> &[String] {
+        &self.sources.names
+    }
+
+    /// Appends one document of source `source` (an id from [`source_id`](Writer::source_id)).
+    /// A file's documents either all have a source or none has: mixing the two is refused.
+    pub fn push_sourced_document(
+        &mut self,
+        source: u16,
+        tokens: &[u32],
+        mask: Option<&[bool]>,
+    ) -> Result<()> {
+        if usize::from(source) >= self.sources.names.len() {
+            return Err(Error::InvalidArgument(format!(
+                "source id {source} is not declared ({} sources are)",
+                self.sources.names.len()
+            )));
+        }
+        self.check_sourced(true)?;
+        self.push(tokens, mask)?;
+        self.sourced = Some(true);
+        let stream = match &mut self.sources.stream {
+            Some(s) => s,
+            None => self
+                .sources
+                .stream
+                .insert(SideStream::new(&self.dir, "source ids")?),
+        };
+        stream.write(&source.to_le_bytes()).map_err(|e| {
+            self.poisoned = true;
+            Error::io("writing source ids to a temporary file in", &self.dir, e)
+        })
+    }
+
+    fn check_sourced(&self, sourced: bool) -> Result<()> {
+        match self.sourced {
+            Some(s) if s != sourced => Err(Error::InvalidArgument(format!(
+                "document {} {}, but the documents before it {}: a file's documents all have a source or none has",
+                self.n_docs,
+                if sourced { "has a source" } else { "has no source" },
+                if s { "have one" } else { "have none" },
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Appends one document. `mask`, when given, has one entry per token (`true` = a
     /// training target); documents without a mask are all targets.
     ///
     /// A document with an id `>= vocab_size` or a mask of the wrong length is refused and
     /// nothing of it is written: the writer stays usable. An I/O error poisons the writer.
     pub fn push_document(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
+        self.check_sourced(false)?;
+        self.push(tokens, mask)?;
+        self.sourced = Some(false);
+        Ok(())
+    }
+
+    fn push(&mut self, tokens: &[u32], mask: Option<&[bool]>) -> Result<()> {
         if self.poisoned {
             return Err(Error::WriterPoisoned);
         }
@@ -350,8 +445,16 @@ impl Writer {
             n_docs,
             offsets,
             mask,
+            sources,
+            sourced,
             ..
         } = self;
+        if sourced == Some(false) && !sources.names.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "sources {:?} are named but the documents have no source ids",
+                sources.names
+            )));
+        }
         let at_tmp = |action: &str, e| Error::io(format!("{action} a temporary file in"), &dir, e);
         let mut tmp = tokens
             .finish()
@@ -383,6 +486,14 @@ impl Writer {
             sides.push((SectionKind::LossMask, DType::U8, n_tokens, m.stream));
         }
         let has_loss_mask = sides.len() == 2;
+        let has_sources = !sources.names.is_empty();
+        if has_sources {
+            let stream = match sources.stream {
+                Some(s) => s,
+                None => SideStream::new(&dir, "source ids")?,
+            };
+            sides.push((SectionKind::DocSources, DType::U16, n_docs, stream));
+        }
         for (kind, dtype, count, stream) in sides {
             pad_to_page(out, &mut pos).map_err(|e| at_tmp("writing", e))?;
             let (mut file, crc, len) = stream.into_file().map_err(|e| at_tmp("writing", e))?;
@@ -402,6 +513,9 @@ impl Writer {
         }
 
         let mut metadata = options.metadata;
+        if has_sources {
+            metadata.sources = Some(sources.names);
+        }
         metadata
             .writer
             .get_or_insert_with(|| format!("tokpack {}", env!("CARGO_PKG_VERSION")));
@@ -428,7 +542,7 @@ impl Writer {
         let seal = Seal {
             entries: &entries,
             file_length: pos,
-            minor: MINOR,
+            minor: if has_sources { MINOR_SOURCES } else { MINOR },
             dataset_id,
             sync: options.sync,
         };
@@ -447,6 +561,7 @@ impl Writer {
             file_length: pos,
             dataset_id,
             has_loss_mask,
+            sources: metadata.sources,
         })
     }
 }

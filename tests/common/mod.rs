@@ -106,6 +106,7 @@ pub fn expected_json(
         "metadata": Value::Object(metadata.to_json()),
         "documents": docs.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
         "loss_mask": masks,
+        "document_sources": null,
     })
 }
 
@@ -151,6 +152,28 @@ impl RawSection {
     pub fn metadata(text: &str) -> RawSection {
         RawSection::new(4, 0, text.len() as u64, text.as_bytes().to_vec())
     }
+    /// DOC_SOURCES (kind 11, u16), written as writers do: required flag clear.
+    pub fn sources(ids: &[u16]) -> RawSection {
+        RawSection {
+            flags: 0,
+            ..RawSection::new(11, 2, ids.len() as u64, ids.as_bytes().to_vec())
+        }
+    }
+}
+
+/// Writes `docs` with a source each (`names[ids[d]]`) through the writer's source API.
+pub fn write_sourced(docs: &[Doc], names: &[&str], ids: &[u16], options: WriterOptions) -> Vec<u8> {
+    let dir = tempdir();
+    let path = dir.path().join("v.tpk");
+    let mut w = tokpack::Writer::create(&path, options).expect("create");
+    for n in names {
+        w.source_id(n).expect("source");
+    }
+    for ((t, m), &id) in docs.iter().zip(ids) {
+        w.push_sourced_document(id, t, m.as_deref()).expect("push");
+    }
+    w.finish().expect("finish");
+    std::fs::read(&path).expect("read")
 }
 
 /// Lays sections out in table order at page boundaries, with CRCs and header, per spec 2-4.
@@ -381,6 +404,26 @@ pub fn valid_cases() -> Vec<ValidCase> {
     expected["metadata"] = serde_json::from_str(meta_text).expect("json");
     cases.push(ValidCase {
         name: "unknown_optional_section",
+        bytes,
+        expected,
+    });
+
+    // Source ids (1.3): three named sources, one of them never used.
+    let docs = random_docs(5, 9, 30, 50_257, true);
+    let names = ["web", "code", "smoltalk/everyday"];
+    let ids = [0u16, 0, 2, 0, 2, 2, 0, 2, 0];
+    let options = fixed_options(50_257);
+    let mut meta = options.metadata.clone();
+    meta.writer
+        .get_or_insert_with(|| format!("tokpack {}", env!("CARGO_PKG_VERSION")));
+    meta.sources = Some(names.iter().map(|s| s.to_string()).collect());
+    let bytes = write_sourced(&docs, &names, &ids, options);
+    let mut expected = expected_json(&docs, 50_257, "u16", &meta, *b"tokpack-vectors!");
+    expected["version"] = json!([1, 3]);
+    expected["document_sources"] =
+        json!(ids.iter().map(|&i| names[i as usize]).collect::<Vec<_>>());
+    cases.push(ValidCase {
+        name: "sources",
         bytes,
         expected,
     });
@@ -847,6 +890,125 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
                 e.flags = U16::new(0);
             })
         },
+    ));
+    let sourced_meta = r#"{"sources":["web","code"],"vocab_size":1000}"#;
+    v.push(case(
+        "source_id_out_of_range",
+        "bad_source",
+        "verify",
+        "document 1 has source id 2, but the metadata names 2 sources",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[1, 2])),
+            sourced_meta,
+        ),
+    ));
+    v.push(case(
+        "source_count_mismatch",
+        "count_mismatch",
+        "open",
+        "3 source ids for 2 documents",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[1, 0, 0])),
+            sourced_meta,
+        ),
+    ));
+    v.push(case(
+        "source_ids_without_names",
+        "bad_metadata",
+        "open",
+        "a DOC_SOURCES section but no sources key in the metadata",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[1, 0])),
+            META,
+        ),
+    ));
+    v.push(case(
+        "source_names_without_ids",
+        "bad_metadata",
+        "open",
+        "a sources key in the metadata but no DOC_SOURCES section",
+        raw(&[1, 2, 3], &[0, 1, 3], None, sourced_meta),
+    ));
+    v.push(case(
+        "source_names_null_with_ids",
+        "bad_metadata",
+        "open",
+        "sources is null (not known) yet the file has a DOC_SOURCES section",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[1, 0])),
+            r#"{"sources":null,"vocab_size":1000}"#,
+        ),
+    ));
+    v.push(case(
+        "source_names_duplicate",
+        "bad_metadata",
+        "open",
+        "the name web twice in sources",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[1, 0])),
+            r#"{"sources":["web","web"],"vocab_size":1000}"#,
+        ),
+    ));
+    v.push(case(
+        "source_name_empty",
+        "bad_metadata",
+        "open",
+        "an empty source name",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[0, 0])),
+            r#"{"sources":[""],"vocab_size":1000}"#,
+        ),
+    ));
+    v.push(case(
+        "source_names_not_strings",
+        "bad_metadata",
+        "open",
+        "sources holds a number",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[0, 0])),
+            r#"{"sources":["web",7],"vocab_size":1000}"#,
+        ),
+    ));
+    v.push(case(
+        "source_names_empty_list",
+        "bad_metadata",
+        "open",
+        "sources is an empty array: 1 to 65,536 names",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection::sources(&[0, 0])),
+            r#"{"sources":[],"vocab_size":1000}"#,
+        ),
+    ));
+    v.push(case(
+        "source_ids_u32",
+        "bad_dtype",
+        "open",
+        "DOC_SOURCES stored as u32",
+        raw(
+            &[1, 2, 3],
+            &[0, 1, 3],
+            Some(RawSection {
+                flags: 0,
+                ..RawSection::new(11, 3, 2, [1u32, 0].as_bytes().to_vec())
+            }),
+            sourced_meta,
+        ),
     ));
     v.push(case(
         "count_times_width_overflows",

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tokpack::{
-    make_plan, plan_from_offsets, Dataset, LongDocs, Plan, PlanOptions, RowBuffers, RowOptions,
-    Rows, Strategy, Writer, WriterOptions,
+    make_mixture, make_plan, plan_from_offsets, Corpus, Dataset, DocSources, LongDocs, Metadata,
+    MixtureOptions, Plan, PlanOptions, RowBuffers, RowOptions, Rows, Strategy, TokenSlice, Writer,
+    WriterOptions,
 };
 use zerocopy::FromBytes;
 
@@ -95,6 +96,138 @@ fn fill_table() {
         );
     }
     eprintln!();
+}
+
+/// Document offsets and sources without tokens: what a mixture plan reads (spec 12.6).
+struct Skeleton {
+    offsets: Vec<u64>,
+    sources: DocSources,
+    metadata: Metadata,
+}
+
+impl Skeleton {
+    /// `offsets(n_docs)` with document `d` in source `d % 3` of web, code, chat.
+    fn new(n_docs: usize) -> Skeleton {
+        Skeleton {
+            offsets: offsets(n_docs, 3),
+            sources: DocSources {
+                names: vec!["web".into(), "code".into(), "chat".into()],
+                ids: (0..n_docs).map(|d| (d % 3) as u16).collect(),
+            },
+            metadata: Metadata::new(100_352),
+        }
+    }
+}
+
+fn no_tokens<T>() -> tokpack::Result<T> {
+    Err(tokpack::Error::InvalidArgument(
+        "a skeleton has no tokens".into(),
+    ))
+}
+
+impl Corpus for Skeleton {
+    fn corpus_id(&self) -> [u8; 16] {
+        [0; 16]
+    }
+    fn num_tokens(&self) -> u64 {
+        *self.offsets.last().unwrap()
+    }
+    fn num_documents(&self) -> u64 {
+        self.offsets.len() as u64 - 1
+    }
+    fn token_dtype(&self) -> tokpack::DType {
+        tokpack::DType::U32
+    }
+    fn corpus_metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+    fn has_mask(&self) -> bool {
+        false
+    }
+    fn tokens_in<'a>(
+        &'a self,
+        _: std::ops::Range<u64>,
+        _: &'a mut Vec<u32>,
+    ) -> tokpack::Result<TokenSlice<'a>> {
+        no_tokens()
+    }
+    fn mask_into(&self, _: u64, _: &mut [u8]) -> tokpack::Result<()> {
+        no_tokens()
+    }
+    fn doc_starts_in(&self, _: u64, _: u64, _: &mut Vec<u64>) -> tokpack::Result<()> {
+        no_tokens()
+    }
+    fn is_doc_start(&self, _: u64) -> tokpack::Result<bool> {
+        no_tokens()
+    }
+    fn all_offsets(&self) -> tokpack::Result<std::borrow::Cow<'_, [u64]>> {
+        Ok(std::borrow::Cow::Borrowed(&self.offsets))
+    }
+    fn sources(&self) -> tokpack::Result<Option<DocSources>> {
+        Ok(Some(self.sources.clone()))
+    }
+}
+
+fn mixture_options(tokens: u64, weights: [f64; 3]) -> MixtureOptions {
+    MixtureOptions {
+        plan: PlanOptions::new(2048, Strategy::Bfd),
+        tokens,
+        weights: ["web", "code", "chat"]
+            .into_iter()
+            .zip(weights)
+            .map(|(n, w)| (n.to_string(), w))
+            .collect(),
+        seed: 0,
+    }
+}
+
+/// Mixture plans over 10 M documents: time and realised shares, printed.
+fn mixture_table(skeleton: &Skeleton) {
+    eprintln!(
+        "mixture plans over 10,000,000 documents ({} tokens, a third per source), bfd at L = 2048:",
+        skeleton.num_tokens()
+    );
+    for (tokens, weights) in [
+        (1_000_000_000u64, [0.6, 0.3, 0.1]),
+        (10_000_000_000, [0.5, 0.45, 0.05]),
+    ] {
+        let t = Instant::now();
+        let (plan, drawn) = make_mixture(skeleton, &mixture_options(tokens, weights)).expect("mix");
+        eprintln!(
+            "  N = {tokens}: {:.2} s, {} rows, fill {:.2}%",
+            t.elapsed().as_secs_f64(),
+            plan.info.rows,
+            100.0 * plan.info.fill()
+        );
+        for d in &drawn {
+            let share = d.tokens as f64 / plan.info.tokens as f64;
+            eprintln!(
+                "    {:<5} weight {:>6.3}%  realised {:>8.5}%  (off by {:.6} points)  epochs {:.3}",
+                d.name,
+                100.0 * d.weight,
+                100.0 * share,
+                100.0 * (share - d.weight).abs(),
+                d.epochs()
+            );
+        }
+    }
+    eprintln!();
+}
+
+fn mixture_build(c: &mut Criterion) {
+    let skeleton = Skeleton::new(10_000_000);
+    mixture_table(&skeleton);
+    let mut g = c.benchmark_group("mixture_10M_docs");
+    g.sample_size(10).measurement_time(Duration::from_secs(30));
+    g.bench_function("N1e9_L2048_bfd", |b| {
+        b.iter(|| {
+            black_box(
+                make_mixture(&skeleton, &mixture_options(1_000_000_000, [0.6, 0.3, 0.1]))
+                    .expect("mix"),
+            )
+        })
+    });
+    g.finish();
 }
 
 fn plan_build(c: &mut Criterion) {
@@ -203,5 +336,5 @@ fn row_latency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, plan_build, row_latency);
+criterion_group!(benches, plan_build, mixture_build, row_latency);
 criterion_main!(benches);

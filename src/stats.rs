@@ -176,7 +176,7 @@ impl Remap {
         })
     }
 
-    /// Writes every document of `dataset` through the remap, masks kept.
+    /// Writes `dataset` remapped into `writer`: every id mapped, masks and source ids kept.
     pub fn apply<D: AsRef<[u8]>>(&self, dataset: &Dataset<D>, writer: &mut Writer) -> Result<()> {
         let mut ids = Vec::new();
         let mut bits = Vec::new();
@@ -194,7 +194,14 @@ impl Remap {
             } else {
                 None
             };
-            writer.push_document(&ids, m)?;
+            // Source ids carry over, by name.
+            match dataset.document_source_name(d)? {
+                Some(name) => {
+                    let id = writer.source_id(name)?;
+                    writer.push_sourced_document(id, &ids, m)?;
+                }
+                None => writer.push_document(&ids, m)?,
+            }
         }
         Ok(())
     }

@@ -450,3 +450,201 @@ fn verify_reports_plan_and_overlay_errors_with_their_own_codes() {
         }
     }
 }
+
+/// Sources from the command line: per input file, per record, counted by info and stats,
+/// filtered rows, plans for some sources, mixtures with their realised shares.
+#[test]
+fn sources_build_filter_and_mix() {
+    let dir = tempdir();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    fs::write(
+        p("web.jsonl"),
+        "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [4, 5]}\n",
+    )
+    .unwrap();
+    fs::write(
+        p("code.jsonl"),
+        "{\"input_ids\": [6, 7, 8, 9]}\n{\"input_ids\": [10], \"origin\": \"books\"}\n",
+    )
+    .unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--vocab-size", "100", "--no-sync"];
+        args.extend_from_slice(extra);
+        tokpack(&args)
+    };
+    // One source per file, in order.
+    let (web, code, out) = (p("web.jsonl"), p("code.jsonl"), p("s.tpk"));
+    let o = build(&[
+        &web, &code, "--source", "web", "--source", "code", "-o", &out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("sources web,code"), "{}", stdout(&o));
+    let o = tokpack(&["info", &out, "--json"]);
+    let info: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(info["version"], serde_json::json!([1, 3]));
+    assert_eq!(
+        info["sources"],
+        serde_json::json!([
+            {"name": "web", "documents": 2, "tokens": 5},
+            {"name": "code", "documents": 2, "tokens": 5}
+        ])
+    );
+    let o = tokpack(&["stats", &out]);
+    assert!(
+        stdout(&o).contains("web") && stdout(&o).contains("50.0%"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A record's field wins over its file's --source.
+    let out2 = p("f.tpk");
+    let o = build(&[
+        &web,
+        &code,
+        "--source",
+        "web",
+        "--source",
+        "code",
+        "--source-field",
+        "origin",
+        "-o",
+        &out2,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tokpack(&["get", &out2, "--doc", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tokpack(&["info", &out2, "--json"]);
+    let info: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(info["sources"][2]["name"], "books");
+
+    // Two sources for three files: refused, nothing written.
+    let bad = p("bad.tpk");
+    let o = build(&[
+        &web, &code, &web, "--source", "a", "--source", "b", "-o", &bad,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("2 sources for 3 input files"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!Path::new(&bad).exists());
+    // Some records with a source, some without: the line is named.
+    let o = build(&[&web, &code, "--source-field", "origin", "-o", &bad]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("code.jsonl line 2") || stderr(&o).contains("line 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!Path::new(&bad).exists());
+
+    // Filtered contiguous rows: only code's tokens 6 7 8 9 10.
+    let o = tokpack(&[
+        "row",
+        &out,
+        "--seq-len",
+        "4",
+        "--index",
+        "0",
+        "--json",
+        "--sources",
+        "code",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let row: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(row["input_ids"], serde_json::json!([6, 7, 8, 9]));
+    assert_eq!(row["labels"], serde_json::json!([7, 8, 9, 10]));
+    assert_eq!(row["cu_seqlens"], serde_json::json!([0, 4]));
+    let o = tokpack(&[
+        "row",
+        &out,
+        "--seq-len",
+        "4",
+        "--index",
+        "0",
+        "--sources",
+        "nope",
+    ]);
+    assert!(stderr(&o).contains("no source \"nope\""), "{}", stderr(&o));
+
+    // A plan for one source; contiguous plans with sources are refused with the way out.
+    let plan = p("web.plan.tpk");
+    let o = tokpack(&[
+        "pack",
+        &out,
+        "--seq-len",
+        "4",
+        "--strategy",
+        "bfd",
+        "--sources",
+        "web",
+        "-o",
+        &plan,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tokpack(&[
+        "row",
+        &out,
+        "--plan",
+        &plan,
+        "--seq-len",
+        "4",
+        "--index",
+        "0",
+        "--json",
+    ]);
+    let row: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(row["input_ids"], serde_json::json!([1, 2, 3, 0]));
+    let o = tokpack(&[
+        "pack",
+        &out,
+        "--seq-len",
+        "4",
+        "--strategy",
+        "contiguous",
+        "--sources",
+        "web",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("row --sources"), "{}", stderr(&o));
+
+    // A mixture: shares and epochs printed; the plan verifies against the dataset.
+    let mix = p("mix.tpk");
+    let o = tokpack(&[
+        "mix",
+        &out,
+        "--weights",
+        "web=3,code=1",
+        "--tokens",
+        "4e2",
+        "--seq-len",
+        "4",
+        "--seed",
+        "5",
+        "-o",
+        &mix,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["sources"][0]["name"], "web");
+    assert_eq!(v["sources"][0]["weight"], 0.75);
+    let web_tokens = v["sources"][0]["tokens"].as_u64().unwrap();
+    assert!((298..=302).contains(&web_tokens), "{v}");
+    assert_eq!(v["sources"][0]["repeats"], serde_json::json!([60, 61]));
+    let o = tokpack(&["verify", &mix, "--dataset", &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tokpack(&[
+        "mix",
+        &out,
+        "--weights",
+        "web=1",
+        "--tokens",
+        "1.5",
+        "--seq-len",
+        "4",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("whole number"), "{}", stderr(&o));
+}

@@ -114,6 +114,7 @@ pub fn remap(args: RemapArgs) -> anyhow::Result<ExitCode> {
     options.metadata.bos_id = m.bos_id.map(|b| remap.map(b));
     options.metadata.pad_id = m.pad_id.map(|p| remap.map(p));
     options.metadata.extra = m.extra.clone();
+    options.metadata.sources = m.sources.clone();
     options.metadata.extra.insert(
         "remap".into(),
         remap.to_json(ds.vocab_size(), m.tokenizer.as_deref()),

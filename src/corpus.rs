@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::metadata::Metadata;
 use crate::format::section_table::DType;
 use crate::format::tokens::TokenSlice;
@@ -73,19 +73,9 @@ impl<D: AsRef<[u8]>> Corpus for Dataset<D> {
     fn tokens_in<'a>(
         &'a self,
         range: Range<u64>,
-        _scratch: &'a mut Vec<u32>,
+        scratch: &'a mut Vec<u32>,
     ) -> Result<TokenSlice<'a>> {
-        let n = Dataset::num_tokens(self);
-        if range.start > range.end || range.end > n {
-            return Err(Error::IndexOutOfRange {
-                what: "token",
-                index: range.end,
-                len: n,
-            });
-        }
-        Ok(self
-            .tokens()
-            .slice(range.start as usize..range.end as usize))
+        Dataset::tokens_in(self, range, scratch)
     }
 
     fn mask_into(&self, start: u64, out: &mut [u8]) -> Result<()> {

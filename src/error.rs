@@ -81,6 +81,8 @@ pub enum ErrorCode {
     InsertionOverlap,
     /// A document's source id is not below the number of source names.
     BadSource,
+    /// Compressed tokens whose block header, offsets or a frame break spec 5.6.
+    BadBlock,
 }
 
 impl ErrorCode {
@@ -121,6 +123,7 @@ impl ErrorCode {
             WrongView => "wrong_view",
             InsertionOverlap => "insertion_overlap",
             BadSource => "bad_source",
+            BadBlock => "bad_block",
         }
     }
 }
@@ -218,6 +221,8 @@ pub enum Error {
     },
     /// The writer failed earlier and cannot continue.
     WriterPoisoned,
+    /// A zero-copy view of tokens that are stored compressed (codec 1).
+    CompressedTokens,
 }
 
 impl Error {
@@ -297,6 +302,9 @@ impl fmt::Display for Error {
             Error::WriterPoisoned => {
                 f.write_str("the writer failed earlier; its output was discarded")
             }
+            Error::CompressedTokens => f.write_str(
+                "the tokens are zstd-compressed (codec 1): there is no zero-copy view of them; read them with tokens_in or document_in, or convert the file with `tokpack decompress`",
+            ),
         }
     }
 }

@@ -84,6 +84,7 @@ pub use format::overlay::{OverlayInfo, ViewBinding};
 pub use format::plan::{LongDocs, PlanInfo, Strategy, Tail};
 pub use format::section_table::{DType, SectionEntry, SectionKind};
 pub use format::tokens::{Token, TokenSlice};
+pub use format::zstd_blocks::{BlockLayout, Compression};
 pub use manifest::{
     DocumentSink, Manifest, ManifestFile, ShardEntry, ShardedWriter, MANIFEST_FORMAT,
 };
@@ -100,4 +101,4 @@ pub use read::{Dataset, TypedView, VerifyReport};
 pub use rows::{RowBuffers, RowOptions, Rows, IGNORE_INDEX};
 pub use shuffle::{EpochOrder, RankOrder};
 pub use sources::{source_counts, DocSources, Filtered, SourceCount};
-pub use write::{random_id as random_dataset_id, WriteSummary, Writer, WriterOptions};
+pub use write::{random_id as random_dataset_id, rewrite, WriteSummary, Writer, WriterOptions};

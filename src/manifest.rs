@@ -223,10 +223,11 @@ impl Manifest {
         Ok((k, d - self.doc_base[k]))
     }
 
-    /// The tokens of global document `d`.
-    pub fn document(&self, d: u64) -> Result<TokenSlice<'_>> {
+    /// The tokens of global document `d`: a slice of its shard's mapping, or decompressed
+    /// into `scratch` when the shard's tokens are compressed.
+    pub fn document_in<'a>(&'a self, d: u64, scratch: &'a mut Vec<u32>) -> Result<TokenSlice<'a>> {
         let (k, local) = self.locate_document(d)?;
-        self.shard(k)?.document(local)
+        self.shard(k)?.document_in(local, scratch)
     }
 
     /// The loss mask of global document `d` as 0/1 bytes.
@@ -410,18 +411,16 @@ impl Corpus for Manifest {
         if range.end <= self.token_base[k + 1] {
             let base = self.token_base[k];
             let ds = self.shard(k)?;
-            return Ok(ds
-                .tokens()
-                .slice((range.start - base) as usize..(range.end - base) as usize));
+            return ds.tokens_in(range.start - base..range.end - base, scratch);
         }
+        let mut part = Vec::new();
         scratch.clear();
         let mut at = range.start;
         while at < range.end {
             let k = self.shard_of_token(at);
             let (base, end) = (self.token_base[k], self.token_base[k + 1].min(range.end));
             let ds = self.shard(k)?;
-            ds.tokens()
-                .slice((at - base) as usize..(end - base) as usize)
+            ds.tokens_in(at - base..end - base, &mut part)?
                 .extend_u32(scratch);
             at = end;
         }

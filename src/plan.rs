@@ -297,6 +297,11 @@ pub fn make_plan_for_sources<C: Corpus, S: AsRef<str>>(
             "a contiguous view restricted to sources is not stored as a plan: read it with the source filter of the rows (tokpack row --sources)".into(),
         ));
     }
+    if sources.is_empty() {
+        return Err(Error::InvalidArgument(
+            "a plan for sources needs at least one source name".into(),
+        ));
+    }
     let all = dataset.sources()?.ok_or_else(|| {
         Error::InvalidArgument("the dataset has no source ids (build it with --source)".into())
     })?;
@@ -665,7 +670,10 @@ impl<D: AsRef<[u8]>> Plan<D> {
                 Some(SectionKind::PlanRows) => 1,
                 Some(SectionKind::PlanSegments) => 2,
                 Some(
-                    k @ (SectionKind::Tokens | SectionKind::DocOffsets | SectionKind::LossMask),
+                    k @ (SectionKind::Tokens
+                    | SectionKind::DocOffsets
+                    | SectionKind::LossMask
+                    | SectionKind::DocSources),
                 ) => {
                     return Err(bad_plan(
                         k.name(),

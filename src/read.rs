@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use zerocopy::FromBytes;
 
@@ -11,6 +12,7 @@ use crate::format::loss_mask::{self, LossMask};
 use crate::format::metadata::Metadata;
 use crate::format::section_table::{self, DType, SectionEntry, Sections};
 use crate::format::tokens::{Token, TokenSlice};
+use crate::format::zstd_blocks::{BlockLayout, CODEC_ZSTD};
 use crate::format::{doc_offsets, doc_sources};
 use crate::mmap::MappedFile;
 
@@ -28,6 +30,57 @@ pub struct Dataset<D = MappedFile> {
     dtype: DType,
     n_tokens: u64,
     metadata: Metadata,
+    blocks: Option<Box<Blocks>>,
+}
+
+/// How many decompressed blocks a dataset keeps (spec 5.6 allows a small cache).
+const CACHED_BLOCKS: usize = 8;
+
+/// Compressed tokens (codec 1): the layout and the most recently used decompressed blocks.
+struct Blocks {
+    layout: BlockLayout,
+    cache: Mutex<BlockCache>,
+}
+
+struct BlockCache {
+    dctx: zstd::bulk::Decompressor<'static>,
+    /// `(block, bytes)`, most recent first.
+    recent: std::collections::VecDeque<(u64, Arc<Vec<u8>>)>,
+}
+
+impl std::fmt::Debug for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocks")
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_dctx(at: u64) -> Result<zstd::bulk::Decompressor<'static>> {
+    zstd::bulk::Decompressor::new().map_err(|e| {
+        Error::io(
+            "creating a zstd decompressor for",
+            format!("TOKENS at byte {at}"),
+            e,
+        )
+    })
+}
+
+/// Appends the little-endian tokens in `bytes` to `out` as `u32`.
+fn extend_from_le(bytes: &[u8], dtype: DType, out: &mut Vec<u32>) {
+    match dtype {
+        DType::U8 => out.extend(bytes.iter().map(|&b| u32::from(b))),
+        DType::U16 => out.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))),
+        ),
+        _ => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        ),
+    }
 }
 
 /// What [`Dataset::verify`] checked.
@@ -110,7 +163,9 @@ impl<D: AsRef<[u8]>> Dataset<D> {
 
         // Typed views must be possible before anything is read through them.
         let token_bytes = &bytes[sections.tokens.range()];
+        let compressed = sections.tokens.codec == CODEC_ZSTD;
         match dtype {
+            _ if compressed => {}
             DType::U16 => cast::<u16>(token_bytes, "TOKENS").map(drop)?,
             DType::U32 => cast::<u32>(token_bytes, "TOKENS").map(drop)?,
             _ => {}
@@ -119,6 +174,20 @@ impl<D: AsRef<[u8]>> Dataset<D> {
 
         // Step 10 and 11: two reads of offsets, one of the mask.
         doc_offsets::check_ends(offsets, n_tokens, offsets_entry.offset.get())?;
+        // Spec 5.6 at open: the block head and the ends of the block offsets.
+        let blocks = if compressed {
+            let at = sections.tokens.offset.get();
+            let layout = BlockLayout::parse(token_bytes, n_tokens, dtype, at)?;
+            Some(Box::new(Blocks {
+                layout,
+                cache: Mutex::new(BlockCache {
+                    dctx: new_dctx(at)?,
+                    recent: Default::default(),
+                }),
+            }))
+        } else {
+            None
+        };
         if let Some(mask) = &sections.loss_mask {
             loss_mask::check_padding(&bytes[mask.range()], n_tokens, mask.offset.get())?;
         }
@@ -161,6 +230,7 @@ impl<D: AsRef<[u8]>> Dataset<D> {
             dtype,
             n_tokens,
             metadata,
+            blocks,
         })
     }
 
@@ -231,19 +301,120 @@ impl<D: AsRef<[u8]>> Dataset<D> {
         &self.data.as_ref()[entry.range()]
     }
 
-    /// All tokens, as a typed slice straight out of the underlying bytes.
-    pub fn tokens(&self) -> TokenSlice<'_> {
+    /// All tokens, as a typed slice straight out of the underlying bytes; for compressed
+    /// tokens (codec 1), [`Error::CompressedTokens`]: read them with
+    /// [`tokens_in`](Dataset::tokens_in).
+    pub fn tokens(&self) -> Result<TokenSlice<'_>> {
+        if self.blocks.is_some() {
+            return Err(Error::CompressedTokens);
+        }
         let bytes = self.section_bytes(&self.sections.tokens);
         let aligned = "can't fail: alignment checked at open";
-        match self.dtype {
+        Ok(match self.dtype {
             DType::U8 => TokenSlice::U8(bytes),
             DType::U16 => TokenSlice::U16(cast(bytes, "TOKENS").expect(aligned)),
             _ => TokenSlice::U32(cast(bytes, "TOKENS").expect(aligned)),
+        })
+    }
+
+    /// Whether the tokens are stored compressed (codec 1, spec 5.6).
+    pub fn is_compressed(&self) -> bool {
+        self.blocks.is_some()
+    }
+
+    /// The block layout of compressed tokens.
+    pub fn block_layout(&self) -> Option<BlockLayout> {
+        self.blocks.as_ref().map(|b| b.layout)
+    }
+
+    /// Tokens `range`, raw or compressed: a slice of the mapping for raw tokens, else
+    /// decompressed into `scratch` (through a small cache of recent blocks).
+    #[inline]
+    pub fn tokens_in<'a>(
+        &'a self,
+        range: Range<u64>,
+        scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>> {
+        let n = self.n_tokens;
+        if range.start > range.end || range.end > n {
+            return Err(Error::IndexOutOfRange {
+                what: "token",
+                index: range.end,
+                len: n,
+            });
         }
+        let Some(blocks) = &self.blocks else {
+            return Ok(self
+                .tokens()?
+                .slice(range.start as usize..range.end as usize));
+        };
+        scratch.clear();
+        if range.start == range.end {
+            return Ok(TokenSlice::U32(scratch));
+        }
+        let layout = blocks.layout;
+        let width = layout.width as usize;
+        let first = range.start / layout.block_tokens;
+        let last = (range.end - 1) / layout.block_tokens;
+        for k in first..=last {
+            let bytes = self.block(blocks, k)?;
+            let r = layout.block_range(k);
+            let a = (range.start.max(r.start) - r.start) as usize;
+            let b = (range.end.min(r.end) - r.start) as usize;
+            extend_from_le(&bytes[a * width..b * width], self.dtype, scratch);
+        }
+        Ok(TokenSlice::U32(scratch))
+    }
+
+    /// Block `k` decompressed, from the cache or the file.
+    fn block(&self, blocks: &Blocks, k: u64) -> Result<Arc<Vec<u8>>> {
+        let mut cache = blocks.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = cache.recent.iter().position(|(b, _)| *b == k) {
+            let hit = cache.recent.remove(i).expect("can't fail: found");
+            cache.recent.push_front(hit.clone());
+            return Ok(hit.1);
+        }
+        let mut out = Vec::new();
+        let section = self.section_bytes(&self.sections.tokens);
+        blocks
+            .layout
+            .decompress(section, k, &mut cache.dctx, &mut out)?;
+        let out = Arc::new(out);
+        cache.recent.push_front((k, out.clone()));
+        cache.recent.truncate(CACHED_BLOCKS);
+        Ok(out)
+    }
+
+    /// The tokens of document `i`, raw or compressed (see [`tokens_in`](Dataset::tokens_in)).
+    pub fn document_in<'a>(&'a self, i: u64, scratch: &'a mut Vec<u32>) -> Result<TokenSlice<'a>> {
+        let r = self.document_range(i)?;
+        self.tokens_in(r, scratch)
+    }
+
+    /// Calls `f(start, tokens)` on the whole token stream in order: once with every token
+    /// for raw tokens, block by block (decompressed) for compressed ones.
+    pub fn visit_tokens(&self, mut f: impl FnMut(u64, TokenSlice<'_>) -> Result<()>) -> Result<()> {
+        let Some(blocks) = &self.blocks else {
+            return f(0, self.tokens()?);
+        };
+        let layout = blocks.layout;
+        let section = self.section_bytes(&self.sections.tokens);
+        let mut dctx = new_dctx(self.sections.tokens.offset.get())?;
+        let (mut bytes, mut ids) = (Vec::new(), Vec::new());
+        for k in 0..layout.n_blocks {
+            layout.decompress(section, k, &mut dctx, &mut bytes)?;
+            ids.clear();
+            extend_from_le(&bytes, self.dtype, &mut ids);
+            f(layout.block_range(k).start, TokenSlice::U32(&ids))?;
+        }
+        Ok(())
     }
 
     /// All tokens as `&[T]`, if `T` is the file's token type.
     pub fn tokens_as<T: Token>(&self) -> Result<&[T]> {
+        if self.blocks.is_some() {
+            return Err(Error::CompressedTokens);
+        }
         if T::DTYPE != self.dtype {
             return Err(Error::DtypeMismatch {
                 requested: T::DTYPE.name(),
@@ -281,9 +452,13 @@ impl<D: AsRef<[u8]>> Dataset<D> {
         Ok(r.start as u64..r.end as u64)
     }
 
-    /// The tokens of document `i`, without copying.
+    /// The tokens of document `i`, without copying; for compressed tokens,
+    /// [`Error::CompressedTokens`] (use [`document_in`](Dataset::document_in)).
     #[inline]
     pub fn document(&self, i: u64) -> Result<TokenSlice<'_>> {
+        if self.blocks.is_some() {
+            return Err(Error::CompressedTokens);
+        }
         let i = usize::try_from(i).unwrap_or(usize::MAX);
         let typed = "can't fail: the dtype matches";
         Ok(match self.dtype {
@@ -395,19 +570,40 @@ impl<D: AsRef<[u8]>> Dataset<D> {
         let bytes = self.data.as_ref();
         section_table::verify_sections(bytes, &self.entries)?;
         doc_offsets::check_monotonic(self.doc_offsets(), self.sections.doc_offsets.offset.get())?;
-        if self.vocab_size() < crate::format::tokens::max_vocab(self.dtype) {
-            if let Some((index, token)) = first_out_of_range(self.tokens(), self.vocab_size()) {
-                let width = self.dtype.width();
-                return Err(Error::format(
+        if let Some(blocks) = &self.blocks {
+            blocks
+                .layout
+                .check_offsets(self.section_bytes(&self.sections.tokens))?;
+        }
+        let check_range = self.vocab_size() < crate::format::tokens::max_vocab(self.dtype);
+        let compressed = self.blocks.is_some();
+        // Compressed blocks are all decompressed (checked) even when no id can be too large.
+        if check_range || compressed {
+            self.visit_tokens(|start, tokens| {
+                let Some((i, token)) = check_range
+                    .then(|| first_out_of_range(tokens, self.vocab_size()))
+                    .flatten()
+                else {
+                    return Ok(());
+                };
+                let index = start + i as u64;
+                // The byte of a raw token; for compressed tokens, the section.
+                let at = self.sections.tokens.offset.get()
+                    + if compressed {
+                        0
+                    } else {
+                        index * self.dtype.width()
+                    };
+                Err(Error::format(
                     ErrorCode::TokenOutOfRange,
                     Some("TOKENS"),
-                    Some(self.sections.tokens.offset.get() + index as u64 * width),
+                    Some(at),
                     format!(
                         "token {index} is {token}, not below vocab_size {}",
                         self.vocab_size()
                     ),
-                ));
-            }
+                ))
+            })?;
         }
         if let (Some(ids), Some(names), Some(e)) = (
             self.document_source_ids(),
@@ -463,7 +659,8 @@ impl<'a, T: Token> TypedView<'a, T> {
         self.offsets.len() - 1
     }
 
-    /// The tokens of document `i`, without copying.
+    /// The tokens of document `i`, without copying; for compressed tokens,
+    /// [`Error::CompressedTokens`] (use [`document_in`](Dataset::document_in)).
     #[inline]
     pub fn document(&self, i: usize) -> Result<&'a [T]> {
         // `get` does every check: i in range, start <= end <= number of tokens.

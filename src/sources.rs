@@ -142,6 +142,11 @@ impl<'c, C: Corpus> Filtered<'c, C> {
                 "the dataset has no source ids (build it with --source) to filter by".into(),
             )
         })?;
+        if names.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a source filter needs at least one source name".into(),
+            ));
+        }
         let keep = sources.selection(names)?;
         let all = inner.all_offsets()?;
         let mut starts = Vec::new();

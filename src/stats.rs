@@ -84,19 +84,37 @@ fn count_slice<T: Token + Sync>(tokens: &[T], vocab: u64) -> Vec<(u32, u64)> {
     }
 }
 
-/// Counts every token of `dataset` on all cores.
-pub fn token_counts<D: AsRef<[u8]>>(dataset: &Dataset<D>) -> TokenCounts {
+/// Counts every token of `dataset` on all cores (compressed tokens block by block).
+pub fn token_counts<D: AsRef<[u8]>>(dataset: &Dataset<D>) -> Result<TokenCounts> {
     let vocab = dataset.vocab_size();
-    let mut by_frequency = match dataset.tokens() {
-        TokenSlice::U8(s) => count_slice(s, vocab),
-        TokenSlice::U16(s) => count_slice(s, vocab),
-        TokenSlice::U32(s) => count_slice(s, vocab),
-    };
+    let mut merged: HashMap<u32, u64> = HashMap::new();
+    let mut by_frequency = Vec::new();
+    dataset.visit_tokens(|_, tokens| {
+        let counts = match tokens {
+            TokenSlice::U8(s) => count_slice(s, vocab),
+            TokenSlice::U16(s) => count_slice(s, vocab),
+            TokenSlice::U32(s) => count_slice(s, vocab),
+        };
+        if by_frequency.is_empty() && merged.is_empty() {
+            by_frequency = counts;
+        } else {
+            if !by_frequency.is_empty() {
+                merged.extend(std::mem::take(&mut by_frequency));
+            }
+            for (id, c) in counts {
+                *merged.entry(id).or_default() += c;
+            }
+        }
+        Ok(())
+    })?;
+    if !merged.is_empty() {
+        by_frequency = merged.into_iter().collect();
+    }
     by_frequency.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    TokenCounts {
+    Ok(TokenCounts {
         total: by_frequency.iter().map(|&(_, c)| c).sum(),
         by_frequency,
-    }
+    })
 }
 
 /// Document lengths in power-of-two buckets: `(upper bound exclusive, documents, tokens)`,
@@ -179,10 +197,11 @@ impl Remap {
     /// Writes `dataset` remapped into `writer`: every id mapped, masks and source ids kept.
     pub fn apply<D: AsRef<[u8]>>(&self, dataset: &Dataset<D>, writer: &mut Writer) -> Result<()> {
         let mut ids = Vec::new();
+        let mut scratch = Vec::new();
         let mut bits = Vec::new();
         let mut mask = Vec::new();
         for d in 0..dataset.num_documents() {
-            let doc = dataset.document(d)?;
+            let doc = dataset.document_in(d, &mut scratch)?;
             ids.clear();
             ids.extend((0..doc.len()).map(|i| self.map(doc.get(i).expect("can't fail: i < len"))));
             let m = if dataset.has_loss_mask() {

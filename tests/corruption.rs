@@ -8,9 +8,14 @@ use tokpack::{Dataset, WriterOptions};
 
 /// Opens, then reads everything a user could read, then verifies.
 fn read_everything<D: AsRef<[u8]>>(ds: &Dataset<D>) -> tokpack::Result<()> {
-    let _ = ds.tokens().to_vec_u32();
+    let _ = ds.tokens().map(|t| t.to_vec_u32());
+    let mut scratch = Vec::new();
+    let _ = ds
+        .tokens_in(0..ds.num_tokens(), &mut scratch)
+        .map(|t| t.len());
     for i in 0..ds.num_documents() {
         let _ = ds.document(i);
+        let _ = ds.document_in(i, &mut scratch).map(|t| t.len());
         let _ = ds.document_loss_mask(i);
     }
     let _ = ds.document(ds.num_documents());

@@ -263,7 +263,11 @@ fn valid_vectors_read_as_their_json_says() {
         assert_eq!(json!(ds.num_documents()), want["num_documents"]);
         assert_eq!(Value::Object(ds.metadata_json()), want["metadata"]);
         let docs: Vec<Vec<u32>> = (0..ds.num_documents())
-            .map(|i| ds.document(i).expect("doc").to_vec_u32())
+            .map(|i| {
+                ds.document_in(i, &mut Vec::new())
+                    .expect("doc")
+                    .to_vec_u32()
+            })
             .collect();
         assert_eq!(json!(docs), want["documents"], "{}", path.display());
         assert_eq!(ds.has_loss_mask(), !want["loss_mask"].is_null());

@@ -321,6 +321,66 @@ fn must_refuse_source_ids_u32() {
 }
 
 #[test]
+fn must_refuse_zstd_block_tokens_zero() {
+    expect("zstd_block_tokens_zero", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_block_tokens_too_large() {
+    expect("zstd_block_tokens_too_large", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_head_short() {
+    expect("zstd_head_short", ErrorCode::SectionLength);
+}
+
+#[test]
+fn must_refuse_zstd_offsets_do_not_fit() {
+    expect("zstd_offsets_do_not_fit", ErrorCode::SectionLength);
+}
+
+#[test]
+fn must_refuse_zstd_first_offset_wrong() {
+    expect("zstd_first_offset_wrong", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_last_offset_wrong() {
+    expect("zstd_last_offset_wrong", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_offsets_decreasing() {
+    expect("zstd_offsets_decreasing", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_frame_garbage() {
+    expect("zstd_frame_garbage", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_frame_too_long() {
+    expect("zstd_frame_too_long", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_frame_too_short() {
+    expect("zstd_frame_too_short", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_token_out_of_range() {
+    expect("zstd_token_out_of_range", ErrorCode::TokenOutOfRange);
+}
+
+#[test]
+fn must_refuse_zstd_codec_on_offsets() {
+    expect("zstd_codec_on_offsets", ErrorCode::UnknownCodec);
+}
+
+#[test]
 fn every_catalogue_case_has_a_named_test() {
     let named = include_str!("must_rules.rs");
     for c in invalid_cases() {
@@ -378,4 +438,31 @@ fn document_source_checks_its_own_id() {
     let e = ds.document_source(1).expect_err("doc 1");
     assert_eq!(e.code(), Some(ErrorCode::BadSource));
     assert!(e.to_string().contains("DOC_SOURCES"), "{e}");
+}
+
+#[test]
+fn compressed_reads_check_their_block() {
+    // Opened but not verified: block 1 is garbage; reading tokens of block 0 works, reading
+    // into block 1 is refused with bad_block naming it, and zero-copy views are refused.
+    let case = invalid_cases()
+        .into_iter()
+        .find(|c| c.name == "zstd_frame_garbage")
+        .expect("case");
+    let ds = open_bytes(&case.bytes).expect("opens");
+    let mut scratch = Vec::new();
+    assert_eq!(
+        ds.tokens_in(0..5, &mut scratch)
+            .expect("block 0")
+            .to_vec_u32(),
+        vec![2, 5, 8, 11, 14]
+    );
+    let e = ds.tokens_in(3..7, &mut scratch).expect_err("block 1");
+    assert_eq!(e.code(), Some(ErrorCode::BadBlock));
+    assert!(e.to_string().contains("block 1"), "{e}");
+    assert!(matches!(ds.tokens(), Err(tokpack::Error::CompressedTokens)));
+    assert!(matches!(
+        ds.document(0),
+        Err(tokpack::Error::CompressedTokens)
+    ));
+    assert!(ds.typed::<u16>().is_err());
 }

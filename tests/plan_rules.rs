@@ -43,6 +43,16 @@ fn must_refuse_plan_holds_tokens() {
 }
 
 #[test]
+fn must_refuse_plan_holds_doc_sources() {
+    expect("plan_holds_doc_sources", ErrorCode::BadPlan);
+}
+
+#[test]
+fn must_refuse_plan_contiguous_with_sources() {
+    expect("plan_contiguous_with_sources", ErrorCode::BadPlan);
+}
+
+#[test]
 fn must_refuse_plan_unknown_required() {
     expect("plan_unknown_required", ErrorCode::UnknownRequiredSection);
 }

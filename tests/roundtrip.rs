@@ -42,8 +42,8 @@ fn check(docs: &[Doc], vocab: u64) {
         assert_eq!(ds.document_loss_mask(i as u64).expect("mask"), want_mask);
         all.extend_from_slice(toks);
     }
-    assert_eq!(ds.tokens().to_vec_u32(), all);
-    match ds.tokens() {
+    assert_eq!(ds.tokens().expect("raw tokens").to_vec_u32(), all);
+    match ds.tokens().expect("raw tokens") {
         TokenSlice::U8(_) => assert!(vocab <= 256),
         TokenSlice::U16(_) => assert!(vocab > 256 && vocab <= 65_536),
         TokenSlice::U32(_) => assert!(vocab > 65_536),

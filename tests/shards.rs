@@ -70,13 +70,13 @@ fn a_manifest_reads_exactly_like_one_file() {
     assert_eq!(m.num_tokens(), single.num_tokens());
     let d = single.num_documents() - 1;
     assert_eq!(
-        m.document(d).expect("doc").to_vec_u32(),
+        m.document_in(d, &mut Vec::new()).expect("doc").to_vec_u32(),
         single.document(d).expect("doc").to_vec_u32()
     );
     assert_eq!(m.shards_mapped(), 1, "only the touched shard is mapped");
     for d in 0..single.num_documents() {
         assert_eq!(
-            m.document(d).expect("doc").to_vec_u32(),
+            m.document_in(d, &mut Vec::new()).expect("doc").to_vec_u32(),
             single.document(d).expect("doc").to_vec_u32()
         );
         assert_eq!(
@@ -170,14 +170,14 @@ fn a_corrupt_shard_is_named_and_the_others_keep_working() {
     // Documents of the other shards read fine.
     let (k0, _) = m.locate_document(0).expect("doc 0");
     assert_eq!(k0, 0);
-    assert!(m.document(0).is_ok());
+    assert!(m.document_in(0, &mut Vec::new()).is_ok());
 
     // A shard replaced by another file: index and shard disagree.
     fs::copy(m.shard_path(0), m.shard_path(1)).expect("copy");
     let m = Manifest::open(&manifest_path).expect("manifest");
     let (k, local) = (1usize, 0u64);
     let d = m.entries()[..k].iter().map(|e| e.documents).sum::<u64>() + local;
-    let e = m.document(d).unwrap_err().to_string();
+    let e = m.document_in(d, &mut Vec::new()).unwrap_err().to_string();
     assert!(e.contains("index and shard disagree"), "{e}");
 }
 
@@ -214,7 +214,9 @@ fn job_array_parts_join_into_one_dataset_with_every_record_once() {
     let order: Vec<u64> = (0..3).flat_map(|i| (i..n).step_by(3)).collect();
     for (d, &orig) in order.iter().enumerate() {
         assert_eq!(
-            all.document(d as u64).expect("doc").to_vec_u32(),
+            all.document_in(d as u64, &mut Vec::new())
+                .expect("doc")
+                .to_vec_u32(),
             single.document(orig).expect("doc").to_vec_u32()
         );
     }

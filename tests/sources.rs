@@ -93,6 +93,7 @@ proptest! {
         let bytes = write_sourced(&docs, &NAMES, &ids, options(500));
         let ds = open_bytes(&bytes).expect("open");
         let chosen: Vec<&str> = NAMES.iter().zip(&keep).filter(|(_, &k)| k).map(|(n, _)| *n).collect();
+        prop_assume!(!chosen.is_empty());
         let filtered = Filtered::new(&ds, &chosen).expect("filter");
         let flat = filtered_flat(&docs, &ids, &keep);
         prop_assert_eq!(filtered.num_tokens(), flat.tokens.len() as u64);
@@ -124,6 +125,7 @@ proptest! {
         let bytes = write_sourced(&docs, &NAMES, &ids, options(500));
         let ds = open_bytes(&bytes).expect("open");
         let chosen: Vec<&str> = NAMES.iter().zip(&keep).filter(|(_, &k)| k).map(|(n, _)| *n).collect();
+        prop_assume!(!chosen.is_empty());
         let strategy = if bfd { Strategy::Bfd } else { Strategy::DocAligned };
         let opts = PlanOptions { seq_len: l, strategy, long_docs: LongDocs::Split, tail: Tail::Drop };
         let plan = make_plan_for_sources(&ds, &opts, &chosen).expect("plan");

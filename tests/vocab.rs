@@ -27,11 +27,11 @@ fn dataset(seed: u64) -> Vec<u8> {
 #[test]
 fn counts_histogram_and_coverage_add_up() {
     let ds = open_bytes(&dataset(1)).expect("open");
-    let counts = token_counts(&ds);
+    let counts = token_counts(&ds).expect("counts");
     assert_eq!(counts.total, ds.num_tokens());
     let naive = {
         let mut c = vec![0u64; 1000];
-        for t in ds.tokens().to_vec_u32() {
+        for t in ds.tokens().expect("raw tokens").to_vec_u32() {
             c[t as usize] += 1;
         }
         c
@@ -53,7 +53,7 @@ fn counts_histogram_and_coverage_add_up() {
 fn remap_keeps_the_top_ids_by_frequency_and_sends_the_rest_to_unk() {
     let bytes = dataset(2);
     let ds = open_bytes(&bytes).expect("open");
-    let counts = token_counts(&ds);
+    let counts = token_counts(&ds).expect("counts");
     let top = 50;
     let remap = Remap::new(&counts, top, 64).expect("remap");
     let dir = common::tempdir();
@@ -67,7 +67,10 @@ fn remap_keeps_the_top_ids_by_frequency_and_sends_the_rest_to_unk() {
     re.verify().expect("verify");
     assert_eq!(re.dtype().name(), "u8");
     assert_eq!(re.num_documents(), ds.num_documents());
-    let (old, new) = (ds.tokens().to_vec_u32(), re.tokens().to_vec_u32());
+    let (old, new) = (
+        ds.tokens().expect("raw tokens").to_vec_u32(),
+        re.tokens().expect("raw tokens").to_vec_u32(),
+    );
     let mut unk = 0u64;
     for (&o, &n) in old.iter().zip(&new) {
         assert!(n <= top as u32, "reserved ids are never produced");

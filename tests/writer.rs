@@ -75,7 +75,7 @@ fn a_token_outside_the_vocabulary_is_refused_and_the_writer_goes_on() {
     w.finish().expect("finish");
     let ds = Dataset::open(&path).expect("open");
     assert_eq!(ds.num_documents(), 2);
-    assert_eq!(ds.tokens().to_vec_u32(), vec![1, 2, 3]);
+    assert_eq!(ds.tokens().expect("raw tokens").to_vec_u32(), vec![1, 2, 3]);
     assert!(!ds.has_loss_mask());
     assert_eq!(dir_entries(dir.path()), vec!["out.tpk"]);
 }
@@ -114,7 +114,7 @@ fn finish_replaces_atomically_and_old_mappings_keep_their_view() {
     assert_eq!(new.num_tokens(), 5000);
     assert_eq!(new.dtype().name(), "u32");
     assert_eq!(
-        old.tokens().to_vec_u32(),
+        old.tokens().expect("raw tokens").to_vec_u32(),
         vec![1, 2, 3],
         "the old mapping still reads the old file"
     );

@@ -11,9 +11,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = ds.verify();
-    let _ = ds.tokens().to_vec_u32();
+    let _ = ds.tokens().map(|t| t.to_vec_u32());
+    let mut scratch = Vec::new();
+    let _ = ds.tokens_in(0..ds.num_tokens(), &mut scratch).map(|t| t.len());
     for d in 0..ds.num_documents().min(64) {
         let _ = ds.document(d);
+        let _ = ds.document_in(d, &mut scratch).map(|t| t.len());
         let _ = ds.document_loss_mask(d);
     }
     let _ = ds.document(ds.num_documents());

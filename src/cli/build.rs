@@ -92,6 +92,13 @@ pub struct BuildArgs {
     /// --source). Chat input reads a "source" field without this option.
     #[arg(long, value_name = "KEY")]
     source_field: Option<String>,
+    /// Store the tokens as zstd blocks: zstd or zstd:LEVEL (readers decompress only the
+    /// blocks a read touches).
+    #[arg(long, value_name = "zstd[:LEVEL]")]
+    compress: Option<String>,
+    /// With --compress: tokens per block (default 16384).
+    #[arg(long, requires = "compress")]
+    block_tokens: Option<u32>,
 }
 
 fn parse_id(hex: &str) -> anyhow::Result<[u8; 16]> {
@@ -161,6 +168,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     options.dataset_id = args.dataset_id.as_deref().map(parse_id).transpose()?;
     options.sync = !args.no_sync;
+    options.compression = args
+        .compress
+        .as_deref()
+        .map(|c| super::compress::parse_compression(c, args.block_tokens))
+        .transpose()?;
 
     let mut build = TextBuildOptions::new();
     if format != InputFormat::Tokens {

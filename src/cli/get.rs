@@ -65,14 +65,19 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let named = |e: tokpack::Error| anyhow::anyhow!("{}: {e}", path.display());
     let corpus = super::open_corpus(path)?;
+    let mut scratch = Vec::new();
     let (tokens, mask, meta) = match &corpus {
         tokpack::AnyCorpus::Dataset(ds) => (
-            ds.document(doc).map_err(named)?.to_vec_u32(),
+            ds.document_in(doc, &mut scratch)
+                .map_err(named)?
+                .to_vec_u32(),
             ds.document_loss_mask(doc).map_err(named)?,
             ds.metadata(),
         ),
         tokpack::AnyCorpus::Manifest(m) => (
-            m.document(doc).map_err(named)?.to_vec_u32(),
+            m.document_in(doc, &mut scratch)
+                .map_err(named)?
+                .to_vec_u32(),
             m.document_loss_mask(doc).map_err(named)?,
             m.metadata(),
         ),

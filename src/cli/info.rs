@@ -106,11 +106,15 @@ fn plan_info(path: &Path, plan: &tokpack::Plan, as_json: bool) -> anyhow::Result
 
 pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let ds = match super::open_any(path)? {
-        super::Opened::Dataset(ds) => ds,
+        super::Opened::Dataset(ds) => *ds,
         super::Opened::Plan(plan) => return plan_info(path, &plan, as_json),
         super::Opened::Manifest(m) => {
             use tokpack::Corpus;
-            let counts = tokpack::source_counts(&m)?;
+            // A manifest whose shards disagree on having source ids still has its info.
+            let (counts, sources_error) = match tokpack::source_counts(&m) {
+                Ok(c) => (c, None),
+                Err(e) => (None, Some(e.to_string())),
+            };
             let info = json!({
                 "file": path.display().to_string(),
                 "kind": "manifest",
@@ -140,6 +144,9 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 outln!("vocab size    {}", m.metadata().vocab_size);
                 if let Some(c) = &counts {
                     print_sources(c)?;
+                }
+                if let Some(e) = &sources_error {
+                    outln!("sources       unavailable: {e}");
                 }
                 for e in m.entries() {
                     outln!(

@@ -10,6 +10,7 @@ macro_rules! outln {
 }
 
 mod build;
+mod compress;
 mod get;
 mod info;
 mod insert;
@@ -118,6 +119,11 @@ enum Command {
     /// Draw a weighted mixture of sources as a stored plan: each source's share of N tokens
     /// matches its weight; short sources repeat their documents evenly.
     Mix(mix::MixArgs),
+    /// Rewrite a dataset with its tokens as independently compressed zstd blocks (same
+    /// dataset id: plans and overlays stay valid); every reader reads it the same way.
+    Compress(compress::CompressArgs),
+    /// Rewrite a compressed dataset with raw tokens (zero-copy typed views again).
+    Decompress(compress::CompressArgs),
     /// Print one training row: input_ids, labels, position_ids, cu_seqlens, loss_mask.
     Row(row::RowArgs),
     /// Make an insertion overlay: token spans that overwrite rows at explicit or random
@@ -164,6 +170,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify { file, dataset } => verify::run(&file, dataset.as_deref()),
         Command::Pack(args) => pack::run(args),
         Command::Mix(args) => mix::run(args),
+        Command::Compress(args) => compress::run(args, true),
+        Command::Decompress(args) => compress::run(args, false),
         Command::Stats {
             file,
             top,
@@ -230,7 +238,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// A tokpack file of any kind.
 enum Opened {
-    Dataset(tokpack::Dataset),
+    Dataset(Box<tokpack::Dataset>),
     Manifest(tokpack::Manifest),
     Plan(tokpack::Plan),
     Overlay(tokpack::Overlay),
@@ -302,7 +310,7 @@ fn open_any(path: &std::path::Path) -> anyhow::Result<Opened> {
     Ok(match detect_kind(path) {
         Some("plan") => Opened::Plan(tokpack::Plan::open(path).map_err(named)?),
         Some("overlay") => Opened::Overlay(tokpack::Overlay::open(path).map_err(named)?),
-        _ => Opened::Dataset(tokpack::Dataset::open(path).map_err(named)?),
+        _ => Opened::Dataset(Box::new(tokpack::Dataset::open(path).map_err(named)?)),
     })
 }
 

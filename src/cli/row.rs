@@ -52,6 +52,11 @@ pub fn run(args: RowArgs) -> anyhow::Result<ExitCode> {
     options.mask_document_boundaries = args.mask_boundaries;
     options.tail = args.tail;
     if !args.sources.is_empty() {
+        if !args.overlay.is_empty() {
+            anyhow::bail!(
+                "--sources gives a restricted contiguous view, and overlays bind to unrestricted views only (spec 12.5)"
+            );
+        }
         if args.plan.is_some() {
             anyhow::bail!(
                 "--sources restricts the contiguous view; a plan already fixes its documents (make one with `tokpack pack --sources`)"

@@ -16,7 +16,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let ds = super::open(path)?;
     let started = Instant::now();
-    let counts = token_counts(&ds);
+    let counts = token_counts(&ds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let hist = length_histogram(&ds);
     let sources = tokpack::source_counts(&ds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let secs = started.elapsed().as_secs_f64();
@@ -105,7 +105,7 @@ pub struct RemapArgs {
 pub fn remap(args: RemapArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let ds = super::open(&args.file)?;
-    let counts = token_counts(&ds);
+    let counts = token_counts(&ds).map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let remap = Remap::new(&counts, args.top, args.total)?;
     let mut options = WriterOptions::new(args.total);
     let m = ds.metadata();

@@ -14,6 +14,8 @@ pub const MAJOR: u16 = 1;
 pub const MINOR: u16 = 0;
 /// Minor version of a dataset file with source ids (DOC_SOURCES, since 1.3).
 pub const MINOR_SOURCES: u16 = 3;
+/// Minor version of a dataset file with compressed tokens (codec 1, since 1.4).
+pub const MINOR_COMPRESSED: u16 = 4;
 /// Size of the header in bytes.
 pub const HEADER_LEN: u64 = 64;
 

@@ -9,6 +9,7 @@
 //! | 5.3 LOSS_MASK | [`loss_mask`] |
 //! | 5.4 METADATA | [`metadata`] |
 //! | 5.5 DOC_SOURCES | [`doc_sources`] |
+//! | 5.6 Compressed tokens (codec 1) | [`zstd_blocks`] |
 //! | 11. Plan files | [`plan`] |
 //! | 13. Overlay files | [`overlay`] |
 
@@ -21,6 +22,7 @@ pub mod overlay;
 pub mod plan;
 pub mod section_table;
 pub mod tokens;
+pub mod zstd_blocks;
 
 /// Sections start at multiples of this many bytes.
 pub const PAGE: u64 = 4096;

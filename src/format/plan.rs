@@ -365,6 +365,15 @@ impl PlanInfo {
                 ),
             ));
         }
+        if info.strategy == Strategy::Contiguous && p.contains_key("sources") {
+            // Spec 11.4 step 4: a restricted contiguous view is never stored.
+            return Err(Error::format(
+                ErrorCode::BadPlan,
+                Some("METADATA"),
+                Some(section_offset),
+                "a contiguous plan with a \"sources\" key: restricted contiguous views are not stored (spec 12.5)",
+            ));
+        }
         Ok(info)
     }
 }

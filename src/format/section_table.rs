@@ -382,11 +382,16 @@ pub fn check_codec_and_dtype(i: usize, e: &SectionEntry, kind: SectionKind) -> R
             detail,
         )
     };
-    if e.codec != 0 {
+    let zstd_tokens = kind == SectionKind::Tokens && e.codec == super::zstd_blocks::CODEC_ZSTD;
+    if e.codec != 0 && !zstd_tokens {
         return Err(at(
             ErrorCode::UnknownCodec,
             5,
-            format!("codec {} is unknown (this reader knows 0 = raw)", e.codec),
+            format!(
+                "codec {} is unknown for {} (this reader knows 0 = raw, and 1 = zstd blocks on TOKENS)",
+                e.codec,
+                kind.name()
+            ),
         ));
     }
     if !DType::from_code(e.dtype).is_some_and(|d| allowed_dtypes(kind).contains(&d)) {
@@ -402,6 +407,10 @@ pub fn check_codec_and_dtype(i: usize, e: &SectionEntry, kind: SectionKind) -> R
 /// Checks that `length` agrees with `count` and `dtype` (6.1 step 8). The dtype must have
 /// passed [`check_codec_and_dtype`].
 pub fn check_length(i: usize, e: &SectionEntry, kind: SectionKind) -> Result<()> {
+    if kind == SectionKind::Tokens && e.codec == super::zstd_blocks::CODEC_ZSTD {
+        // Spec 5.6: the head first; the blocks are checked after step 10.
+        return super::zstd_blocks::BlockLayout::check_head_length(e.length.get(), e.offset.get());
+    }
     let dtype = DType::from_code(e.dtype).unwrap_or(DType::Bytes);
     let count = e.count.get();
     let expected = match kind {
@@ -430,7 +439,7 @@ pub fn unknown_required(i: usize, e: &SectionEntry) -> Error {
         Some(&kind_name(e.kind.get())),
         Some(entry_offset(i)),
         format!(
-            "section kind {} is required but unknown to this reader (format 1.3)",
+            "section kind {} is required but unknown to this reader (format 1.4)",
             e.kind.get()
         ),
     )

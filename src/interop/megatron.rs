@@ -527,8 +527,9 @@ fn export_with<D: AsRef<[u8]>>(
 
     let mut bin = PendingFile::create(&bin_path)?;
     let mut scratch = Vec::new();
+    let mut ids = Vec::new();
     for d in 0..n_docs {
-        let doc = ds.document(d)?;
+        let doc = ds.document_in(d, &mut ids)?;
         scratch.clear();
         encode(doc, dtype, &mut scratch).map_err(|(k, t)| {
             Error::InvalidArgument(format!(

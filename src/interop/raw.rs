@@ -223,8 +223,9 @@ pub(super) fn export<D: AsRef<[u8]>>(
     let mut inner_eos = 0u64;
     let mut scratch: Vec<u8> = Vec::new();
     let mut mask_scratch: Vec<u8> = Vec::new();
+    let mut ids = Vec::new();
     for d in 0..ds.num_documents() {
-        let doc = ds.document(d)?;
+        let doc = ds.document_in(d, &mut ids)?;
         scratch.clear();
         encode(doc, dtype, &mut scratch).map_err(|(k, t)| {
             Error::InvalidArgument(format!(

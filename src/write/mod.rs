@@ -17,11 +17,12 @@ use crate::error::{Error, Result};
 
 mod file;
 mod pipeline;
-use crate::format::header::{HEADER_LEN, MINOR, MINOR_SOURCES};
+use crate::format::header::{HEADER_LEN, MINOR, MINOR_COMPRESSED, MINOR_SOURCES};
 use crate::format::loss_mask::BitPacker;
 use crate::format::metadata::Metadata;
 use crate::format::section_table::{DType, SectionEntry, SectionKind, ENTRY_LEN};
 use crate::format::tokens::dtype_for_vocab;
+use crate::format::zstd_blocks::{self, Compression};
 use crate::format::{align_up, crc32, PAGE};
 pub use file::random_id;
 use file::{pad_to_page, seal_and_publish, Seal, TempTarget};
@@ -42,6 +43,8 @@ pub struct WriterOptions {
     /// fsync the file and its directory before and after the rename (default true).
     /// Turning it off leaves durability to the kernel's write-back.
     pub sync: bool,
+    /// Store the tokens as zstd blocks (spec 5.6, codec 1); raw when `None`.
+    pub compression: Option<Compression>,
 }
 
 impl WriterOptions {
@@ -51,6 +54,7 @@ impl WriterOptions {
             metadata: Metadata::new(vocab_size),
             dataset_id: None,
             sync: true,
+            compression: None,
         }
     }
 }
@@ -100,9 +104,15 @@ impl SideStream {
 
     /// The finished stream, rewound, with its CRC and length.
     fn into_file(self) -> std::io::Result<(File, u32, u64)> {
+        let (file, crc, len) = self.into_parts()?;
+        Ok((file, crc.finalize(), len))
+    }
+
+    /// As [`into_file`](SideStream::into_file), with the CRC state (for combining).
+    fn into_parts(self) -> std::io::Result<(File, crc32fast::Hasher, u64)> {
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
-        Ok((file, self.crc.finalize(), self.len))
+        Ok((file, self.crc, self.len))
     }
 }
 
@@ -111,6 +121,81 @@ struct SourceIds {
     names: Vec<String>,
     lookup: std::collections::HashMap<String, u16>,
     stream: Option<SideStream>,
+}
+
+/// Compressed tokens in the making (spec 5.6): the current block's bytes, and the frames so
+/// far in a side stream.
+struct BlockWriter {
+    settings: Compression,
+    cctx: zstd::bulk::Compressor<'static>,
+    block_bytes: usize,
+    pending: Vec<u8>,
+    narrowed: Vec<u8>,
+    frame: Vec<u8>,
+    frames: SideStream,
+    frame_ends: Vec<u64>,
+}
+
+impl BlockWriter {
+    fn new(settings: Compression, width: u64, dir: &Path) -> Result<BlockWriter> {
+        settings.validate()?;
+        let mut cctx = zstd::bulk::Compressor::new(settings.level)
+            .map_err(|e| Error::io("creating a zstd compressor for", dir, e))?;
+        cctx.include_checksum(true)
+            .and_then(|()| cctx.include_contentsize(true))
+            .map_err(|e| Error::io("setting up a zstd compressor for", dir, e))?;
+        let block_bytes = settings.block_tokens as usize * width as usize;
+        Ok(BlockWriter {
+            settings,
+            cctx,
+            block_bytes,
+            pending: Vec::with_capacity(block_bytes),
+            narrowed: Vec::new(),
+            frame: Vec::with_capacity(zstd::zstd_safe::compress_bound(block_bytes)),
+            frames: SideStream::new(dir, "compressed tokens")?,
+            frame_ends: Vec::new(),
+        })
+    }
+
+    /// Appends narrowed token bytes, compressing every block that fills up.
+    fn push(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            let take = (self.block_bytes - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() == self.block_bytes {
+                self.flush_block()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.frame.clear();
+        self.cctx
+            .compress_to_buffer(&self.pending, &mut self.frame)?;
+        self.frames.write(&self.frame)?;
+        self.frame_ends.push(self.frames.len);
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The section's head and block offsets (spec 5.6), for the frames written.
+    fn head_and_offsets(&self) -> Vec<u8> {
+        let n = self.frame_ends.len() as u64;
+        let data_start = zstd_blocks::HEAD + 8 * (n + 1);
+        let mut head = Vec::with_capacity(data_start as usize);
+        head.extend_from_slice(&self.settings.block_tokens.to_le_bytes());
+        head.extend_from_slice(&0u32.to_le_bytes());
+        head.extend_from_slice(&data_start.to_le_bytes());
+        for &end in &self.frame_ends {
+            head.extend_from_slice(&(data_start + end).to_le_bytes());
+        }
+        head
+    }
 }
 
 struct MaskStream {
@@ -140,6 +225,7 @@ pub struct Writer {
     dtype: DType,
     tokens: PipelinedFile,
     tokens_crc: crc32fast::Hasher,
+    blocks: Option<BlockWriter>,
     n_tokens: u64,
     n_docs: u64,
     offsets: SideStream,
@@ -186,6 +272,10 @@ impl Writer {
         tokens
             .write_all(&[0u8; PAGE as usize])
             .map_err(|e| Error::io("writing to", &dir, e))?;
+        let blocks = options
+            .compression
+            .map(|c| BlockWriter::new(c, dtype.width(), &dir))
+            .transpose()?;
         let mut offsets = SideStream::new(&dir, "document offsets")?;
         offsets
             .write(&0u64.to_le_bytes())
@@ -197,6 +287,7 @@ impl Writer {
             dtype,
             tokens,
             tokens_crc: crc32fast::Hasher::new(),
+            blocks,
             n_tokens: 0,
             n_docs: 0,
             offsets,
@@ -337,6 +428,13 @@ impl Writer {
     /// out of range, in which case nothing was written.
     fn write_tokens(&mut self, tokens: &[u32]) -> std::io::Result<bool> {
         let vocab = self.options.metadata.vocab_size;
+        if let Some(b) = &mut self.blocks {
+            let mut narrowed = std::mem::take(&mut b.narrowed);
+            let ok = narrow_into(tokens, vocab, self.dtype, &mut narrowed);
+            let pushed = if ok { b.push(&narrowed) } else { Ok(()) };
+            b.narrowed = narrowed;
+            return pushed.map(|()| ok);
+        }
         let crc = &mut self.tokens_crc;
         match self.dtype {
             DType::U8 => self.tokens.append_with(tokens.len(), |out| {
@@ -441,6 +539,7 @@ impl Writer {
             dtype,
             tokens,
             tokens_crc,
+            blocks,
             n_tokens,
             n_docs,
             offsets,
@@ -465,15 +564,44 @@ impl Writer {
             Some(PAGE)
         );
 
-        let tokens_len = n_tokens * dtype.width();
+        let compressed = blocks.is_some();
+        let (tokens_len, tokens_crc, codec) = match blocks {
+            None => (n_tokens * dtype.width(), tokens_crc.finalize(), 0),
+            Some(mut b) => {
+                b.flush_block()
+                    .map_err(|e| at_tmp("compressing tokens into", e))?;
+                let head = b.head_and_offsets();
+                let (mut frames, frames_crc, frames_len) =
+                    b.frames.into_parts().map_err(|e| at_tmp("writing", e))?;
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&head);
+                crc.combine(&frames_crc);
+                out.write_all(&head)
+                    .map_err(|e| at_tmp("writing compressed tokens to", e))?;
+                let copied = std::io::copy(&mut frames, out)
+                    .map_err(|e| at_tmp("copying compressed tokens into", e))?;
+                if copied != frames_len {
+                    let short = std::io::Error::other(format!(
+                        "copied {copied} of {frames_len} bytes of compressed tokens"
+                    ));
+                    return Err(at_tmp("copying into", short));
+                }
+                (
+                    head.len() as u64 + frames_len,
+                    crc.finalize(),
+                    zstd_blocks::CODEC_ZSTD,
+                )
+            }
+        };
         let mut entries = vec![SectionEntry::new(
             SectionKind::Tokens,
             dtype,
             n_tokens,
             tokens_len,
-            tokens_crc.finalize(),
+            tokens_crc,
         )];
         entries[0].offset = U64::new(PAGE);
+        entries[0].codec = codec;
         let mut pos = PAGE + tokens_len;
 
         let mut sides = vec![(SectionKind::DocOffsets, DType::U64, n_docs + 1, offsets)];
@@ -508,6 +636,10 @@ impl Writer {
             }
             let mut entry = SectionEntry::new(kind, dtype, count, len, crc);
             entry.offset = U64::new(pos);
+            if kind == SectionKind::DocSources {
+                // Readers that do not know source ids read the rest (spec 4).
+                entry.flags = zerocopy::byteorder::U16::new(0);
+            }
             entries.push(entry);
             pos += len;
         }
@@ -542,7 +674,13 @@ impl Writer {
         let seal = Seal {
             entries: &entries,
             file_length: pos,
-            minor: if has_sources { MINOR_SOURCES } else { MINOR },
+            minor: if compressed {
+                MINOR_COMPRESSED
+            } else if has_sources {
+                MINOR_SOURCES
+            } else {
+                MINOR
+            },
             dataset_id,
             sync: options.sync,
         };
@@ -563,6 +701,21 @@ impl Writer {
             has_loss_mask,
             sources: metadata.sources,
         })
+    }
+}
+
+/// Narrows `tokens` to the little-endian bytes of `dtype` in `out` (resized) and tells
+/// whether every id is below `vocab`.
+fn narrow_into(tokens: &[u32], vocab: u64, dtype: DType, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    out.resize(tokens.len() * dtype.width() as usize, 0);
+    match dtype {
+        DType::U8 => narrow_u8(tokens, vocab, out),
+        DType::U16 => narrow_u16(tokens, vocab, out),
+        _ => {
+            out.copy_from_slice(tokens.as_bytes());
+            vocab > u64::from(u32::MAX) || tokens.iter().all(|&t| u64::from(t) < vocab)
+        }
     }
 }
 
@@ -588,4 +741,45 @@ fn narrow_u16(tokens: &[u32], vocab: u64, out: &mut [u8]) -> bool {
         d.copy_from_slice(&(t as u16).to_le_bytes());
     }
     out_of_range == 0
+}
+
+/// Writes `dataset` again at `path` with its tokens raw (`compression` `None`) or as zstd
+/// blocks (spec 5.6): the same documents, loss mask, source ids, metadata and dataset id, so
+/// plans and overlays made for one file are valid for the other.
+pub fn rewrite<D: AsRef<[u8]>>(
+    dataset: &crate::Dataset<D>,
+    path: impl AsRef<Path>,
+    compression: Option<Compression>,
+    sync: bool,
+) -> Result<WriteSummary> {
+    let mut metadata = dataset.metadata().clone();
+    // The writer records itself.
+    metadata.writer = None;
+    let options = WriterOptions {
+        metadata,
+        dataset_id: Some(dataset.dataset_id()),
+        sync,
+        compression,
+    };
+    let mut w = Writer::create(path, options)?;
+    let mut ids = Vec::new();
+    let mut bits = Vec::new();
+    let mut mask = Vec::new();
+    for d in 0..dataset.num_documents() {
+        let doc = dataset.document_in(d, &mut ids)?.to_vec_u32();
+        let m = if dataset.has_loss_mask() {
+            bits.resize(doc.len(), 0);
+            dataset.loss_mask_into(dataset.document_range(d)?.start, &mut bits)?;
+            mask.clear();
+            mask.extend(bits.iter().map(|&b| b == 1));
+            Some(mask.as_slice())
+        } else {
+            None
+        };
+        match dataset.document_source(d)? {
+            Some(id) => w.push_sourced_document(id, &doc, m)?,
+            None => w.push_document(&doc, m)?,
+        }
+    }
+    w.finish()
 }

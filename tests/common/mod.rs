@@ -225,6 +225,18 @@ pub fn reseal(file: &mut [u8]) {
     file[..64].copy_from_slice(h.as_bytes());
 }
 
+/// Recomputes every section's CRC32 in the table, then the table and header CRCs.
+pub fn reseal_sections(file: &mut [u8]) {
+    let count = header_mut(file).section_count.get() as usize;
+    for i in 0..count {
+        let mut e = entry(file, i);
+        let r = e.offset.get() as usize..(e.offset.get() + e.length.get()) as usize;
+        e.crc32 = U32::new(crc32fast::hash(&file[r]));
+        put_entry(file, i, &e);
+    }
+    reseal(file);
+}
+
 pub fn header_mut(file: &mut [u8]) -> Header {
     Header::read_from_bytes(&file[..64]).expect("64 bytes")
 }
@@ -288,12 +300,63 @@ fn valid_from_writer(name: &'static str, docs: Vec<Doc>, options: WriterOptions)
     let dtype = tokpack::format::tokens::dtype_for_vocab(vocab)
         .expect("vocab")
         .name();
-    let expected = expected_json(&docs, vocab, dtype, &meta, id);
+    let compressed = options_compressed(&bytes);
+    let mut expected = expected_json(&docs, vocab, dtype, &meta, id);
+    if compressed {
+        expected["version"] = json!([1, 4]);
+    }
     ValidCase {
         name,
         bytes,
         expected,
     }
+}
+
+/// Whether the file's TOKENS entry (the first) has codec 1.
+fn options_compressed(bytes: &[u8]) -> bool {
+    entry(bytes, 0).codec == 1
+}
+
+/// A TOKENS body with codec 1 (spec 5.6), written from the spec: `tokens` as little-endian
+/// bytes of `width` each, in blocks of `block` tokens; `frame(k, bytes)` may alter block
+/// `k`'s frame, `offsets` the block offsets.
+pub fn zstd_body(
+    tokens: &[u8],
+    width: usize,
+    block: u32,
+    frame: impl Fn(usize, Vec<u8>) -> Vec<u8>,
+    offsets: impl Fn(&mut Vec<u64>),
+) -> Vec<u8> {
+    let chunk = block as usize * width;
+    let frames: Vec<Vec<u8>> = tokens
+        .chunks(chunk.max(1))
+        .enumerate()
+        .map(|(k, c)| frame(k, zstd::bulk::compress(c, 3).expect("zstd")))
+        .collect();
+    let start = 8 + 8 * (frames.len() as u64 + 1);
+    let mut offs = vec![start];
+    for f in &frames {
+        offs.push(offs.last().unwrap() + f.len() as u64);
+    }
+    offsets(&mut offs);
+    let mut body = Vec::new();
+    body.extend_from_slice(&block.to_le_bytes());
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend_from_slice(offs.as_bytes());
+    for f in frames {
+        body.extend(f);
+    }
+    body
+}
+
+/// Options with zstd blocks of `block` tokens.
+pub fn zstd_options(vocab: u64, block: u32) -> WriterOptions {
+    let mut o = fixed_options(vocab);
+    o.compression = Some(tokpack::Compression {
+        level: 3,
+        block_tokens: block,
+    });
+    o
 }
 
 pub fn valid_cases() -> Vec<ValidCase> {
@@ -424,6 +487,64 @@ pub fn valid_cases() -> Vec<ValidCase> {
         json!(ids.iter().map(|&i| names[i as usize]).collect::<Vec<_>>());
     cases.push(ValidCase {
         name: "sources",
+        bytes,
+        expected,
+    });
+
+    // Compressed tokens (1.4): blocks of 7 u16 tokens with a mask; blocks of 5 u32 tokens;
+    // blocks of one u8 token; no tokens at all (no blocks).
+    cases.push(valid_from_writer(
+        "zstd_u16_mask",
+        random_docs(6, 11, 30, 50_257, true),
+        zstd_options(50_257, 7),
+    ));
+    cases.push(valid_from_writer(
+        "zstd_u32",
+        random_docs(7, 6, 40, 100_352, false),
+        zstd_options(100_352, 5),
+    ));
+    cases.push(valid_from_writer(
+        "zstd_u8_block_of_one",
+        random_docs(8, 4, 6, 256, false),
+        zstd_options(256, 1),
+    ));
+    cases.push(valid_from_writer(
+        "zstd_no_documents",
+        Vec::new(),
+        zstd_options(1000, 16_384),
+    ));
+    // A hand-made file: one block of exactly block_tokens, and a frame without its content
+    // size or checksum (readers must not rely on either).
+    let ids: Vec<u16> = (0..12).map(|i| i * 7 + 1).collect();
+    let bare_frame = |k: usize, _: Vec<u8>| {
+        let mut c = zstd::bulk::Compressor::new(19).expect("zstd");
+        c.include_contentsize(false).expect("flag");
+        c.include_checksum(false).expect("flag");
+        c.compress(ids[6 * k..6 * k + 6].as_bytes()).expect("zstd")
+    };
+    let body = zstd_body(ids.as_bytes(), 2, 6, bare_frame, |_| {});
+    let mut tokens = RawSection::new(1, 2, 12, body);
+    tokens.codec = 1;
+    let bytes = build_raw(&[
+        tokens,
+        RawSection::offsets(&[0, 5, 12]),
+        RawSection::metadata(r#"{"vocab_size":1000}"#),
+    ]);
+    let docs: Vec<Doc> = vec![
+        (ids[..5].iter().map(|&t| u32::from(t)).collect(), None),
+        (ids[5..].iter().map(|&t| u32::from(t)).collect(), None),
+    ];
+    let mut expected = expected_json(
+        &docs,
+        1000,
+        "u16",
+        &Metadata::new(1000),
+        *b"tokpack-vectors!",
+    );
+    expected["metadata"] = json!({"vocab_size": 1000});
+    expected["version"] = json!([1, 0]);
+    cases.push(ValidCase {
+        name: "zstd_hand_made",
         bytes,
         expected,
     });
@@ -1009,6 +1130,166 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
             }),
             sourced_meta,
         ),
+    ));
+    // Compressed tokens (spec 5.6). Twelve u16 tokens in blocks of 5: three blocks.
+    let ids: Vec<u16> = (0..12).map(|i| i * 3 + 2).collect();
+    let zfile = |block: u32,
+                 frame: &dyn Fn(usize, Vec<u8>) -> Vec<u8>,
+                 offsets: &dyn Fn(&mut Vec<u64>),
+                 meta: &str| {
+        let mut t = RawSection::new(
+            1,
+            2,
+            12,
+            zstd_body(ids.as_bytes(), 2, block, frame, offsets),
+        );
+        t.codec = 1;
+        build_raw(&[
+            t,
+            RawSection::offsets(&[0, 4, 12]),
+            RawSection::metadata(meta),
+        ])
+    };
+    let same = |_: usize, f: Vec<u8>| f;
+    let keep = |_: &mut Vec<u64>| {};
+    v.push(case(
+        "zstd_block_tokens_zero",
+        "bad_block",
+        "open",
+        "block_tokens is 0",
+        {
+            let mut f = zfile(5, &same, &keep, META);
+            f[4096..4100].copy_from_slice(&0u32.to_le_bytes());
+            reseal_sections(&mut f);
+            f
+        },
+    ));
+    v.push(case(
+        "zstd_block_tokens_too_large",
+        "bad_block",
+        "open",
+        "block_tokens is 2^24 + 1",
+        {
+            let mut f = zfile(5, &same, &keep, META);
+            f[4096..4100].copy_from_slice(&((1u32 << 24) + 1).to_le_bytes());
+            reseal_sections(&mut f);
+            f
+        },
+    ));
+    v.push(case(
+        "zstd_head_short",
+        "section_length",
+        "open",
+        "compressed TOKENS of 4 bytes: shorter than the 8-byte head",
+        {
+            let mut t = RawSection::new(1, 2, 12, 5u32.to_le_bytes().to_vec());
+            t.codec = 1;
+            build_raw(&[
+                t,
+                RawSection::offsets(&[0, 4, 12]),
+                RawSection::metadata(META),
+            ])
+        },
+    ));
+    v.push(case(
+        "zstd_offsets_do_not_fit",
+        "section_length",
+        "open",
+        "block_tokens 1 makes 12 blocks, whose 13 offsets do not fit the section",
+        {
+            let mut f = zfile(5, &same, &keep, META);
+            f[4096..4100].copy_from_slice(&1u32.to_le_bytes());
+            reseal_sections(&mut f);
+            f
+        },
+    ));
+    v.push(case(
+        "zstd_first_offset_wrong",
+        "bad_block",
+        "open",
+        "block_offsets[0] is one past the end of the offsets",
+        zfile(5, &same, &|o: &mut Vec<u64>| o[0] += 1, META),
+    ));
+    v.push(case(
+        "zstd_last_offset_wrong",
+        "bad_block",
+        "open",
+        "block_offsets[n_blocks] is one short of the section length",
+        zfile(
+            5,
+            &same,
+            &|o: &mut Vec<u64>| *o.last_mut().unwrap() -= 1,
+            META,
+        ),
+    ));
+    v.push(case(
+        "zstd_offsets_decreasing",
+        "bad_block",
+        "verify",
+        "block_offsets[2] is below block_offsets[1]",
+        zfile(5, &same, &|o: &mut Vec<u64>| o[2] = o[1] - 1, META),
+    ));
+    v.push(case(
+        "zstd_frame_garbage",
+        "bad_block",
+        "verify",
+        "block 1 is not a zstd frame",
+        zfile(
+            5,
+            &|k, f: Vec<u8>| if k == 1 { vec![0xAB; f.len()] } else { f },
+            &keep,
+            META,
+        ),
+    ));
+    v.push(case(
+        "zstd_frame_too_long",
+        "bad_block",
+        "verify",
+        "block 0 decompresses to 12 bytes, not 10",
+        zfile(
+            5,
+            &|k, f: Vec<u8>| {
+                if k == 0 {
+                    zstd::bulk::compress(ids[..6].as_bytes(), 3).expect("zstd")
+                } else {
+                    f
+                }
+            },
+            &keep,
+            META,
+        ),
+    ));
+    v.push(case(
+        "zstd_frame_too_short",
+        "bad_block",
+        "verify",
+        "block 1 decompresses to 8 bytes, not 10",
+        zfile(
+            5,
+            &|k, f: Vec<u8>| {
+                if k == 1 {
+                    zstd::bulk::compress(ids[5..9].as_bytes(), 3).expect("zstd")
+                } else {
+                    f
+                }
+            },
+            &keep,
+            META,
+        ),
+    ));
+    v.push(case(
+        "zstd_token_out_of_range",
+        "token_out_of_range",
+        "verify",
+        "a compressed token is 35, the vocabulary 30",
+        zfile(5, &same, &keep, r#"{"vocab_size":30}"#),
+    ));
+    v.push(case(
+        "zstd_codec_on_offsets",
+        "unknown_codec",
+        "open",
+        "codec 1 on DOC_OFFSETS: zstd blocks are for TOKENS only",
+        edit_entry(base(), 1, |e| e.codec = 1),
     ));
     v.push(case(
         "count_times_width_overflows",

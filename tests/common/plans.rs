@@ -38,7 +38,7 @@ pub struct Flat {
 
 impl Flat {
     pub fn of<D: AsRef<[u8]>>(ds: &Dataset<D>, pad_id: Option<u32>) -> Flat {
-        let tokens = ds.tokens().to_vec_u32();
+        let tokens = ds.tokens().expect("raw tokens").to_vec_u32();
         let mut bits = vec![0u8; tokens.len()];
         ds.loss_mask_into(0, &mut bits).expect("mask");
         let m = ds.metadata();
@@ -479,6 +479,43 @@ pub fn invalid_plan_cases() -> Vec<InvalidPlanCase> {
                 p["rows"] = json!(100);
                 p["tokens"] = json!(100 * l);
                 p["padding_tokens"] = json!(0);
+            });
+            build_raw(&[RawSection::metadata(&m)])
+        },
+    ));
+    v.push(case(
+        "plan_holds_doc_sources",
+        "bad_plan",
+        "open",
+        "a DOC_SOURCES section (a dataset kind) in a plan file, required flag clear",
+        build_raw(&[
+            RawSection::metadata(&meta),
+            u64s(6, &rows),
+            u64s(7, &segs),
+            RawSection::sources(&[0, 1]),
+        ]),
+    ));
+    v.push(case(
+        "plan_contiguous_with_sources",
+        "bad_plan",
+        "open",
+        "a contiguous plan with a sources key: restricted contiguous views are not stored",
+        {
+            let m = plan_meta(|m| {
+                let p = &mut m["plan"];
+                p["strategy"] = json!("contiguous");
+                p["tail"] = json!("drop");
+                let (n, l) = (
+                    p["dataset_tokens"].as_u64().expect("int"),
+                    p["seq_len"].as_u64().expect("int"),
+                );
+                let rows = (n - 1) / l;
+                p["rows"] = json!(rows);
+                p["tokens"] = json!(rows * l);
+                p["padding_tokens"] = json!(0);
+                p["truncated_tokens"] = json!(n - rows * l);
+                p["split_documents"] = json!(0);
+                p["sources"] = json!(["web"]);
             });
             build_raw(&[RawSection::metadata(&m)])
         },

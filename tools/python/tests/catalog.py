@@ -49,6 +49,162 @@ def _padding(at):
     return bytes(data)
 
 
+SOURCES = ["web", "code"]
+DOC_SOURCES = [1, 0, 1]
+
+
+def _sourced(names=SOURCES, ids=DOC_SOURCES, meta=None, vocab_size=300, **kwargs):
+    """Sections of DOCS with DOC_SOURCES (ids, unless None) and the metadata's
+    ``sources`` (names, unless None), as spec 5.5 describes them."""
+    meta = {"vocab_size": vocab_size, "writer": "tokpack-python tests"} if meta is None else meta
+    return dataset_sections(DOCS, vocab_size, MASKS, metadata=meta, sources=names,
+                            doc_sources=ids, **kwargs)
+
+
+def _sourced_edit(fn, **kwargs):
+    s = _sourced(**kwargs)
+    fn(s)
+    return write(s, minor=3)
+
+
+def _src(s):
+    """The DOC_SOURCES section of a list of sections."""
+    return next(x for x in s if x.kind == 11)
+
+
+def _source_names_meta(names_json: bytes) -> bytes:
+    return b'{"vocab_size": 300, "sources": ' + names_json + b"}"
+
+
+def source_files():
+    """(name, bytes, code, stage) for the DOC_SOURCES rules of 6.1 / 6.2 (version
+    1.3); code None for files a reader must accept."""
+    sourced = lambda **kw: write(_sourced(**kw), minor=3)  # noqa: E731
+
+    def ids_body(values):
+        def fn(s):
+            _src(s).body = np.asarray(values, "<u2").tobytes()
+            _src(s).count = len(values)
+        return fn
+
+    def meta_bytes(names_json: bytes):
+        return write(dataset_sections(DOCS, 300, MASKS,
+                                      metadata_bytes=_source_names_meta(names_json),
+                                      doc_sources=DOC_SOURCES), minor=3)
+
+    invalid = [
+        # 6.1 step 6: the kind table allows dtype 2 only; codec, duplicates.
+        ("sources_dtype_u8", _sourced_edit(lambda s: setattr(_src(s), "dtype", 1)), "bad_dtype", "open"),
+        ("sources_dtype_u32", _sourced_edit(lambda s: (setattr(_src(s), "dtype", 3),
+                                                       ids_body([1, 0, 1, 0, 0, 0])(s))),
+         "bad_dtype", "open"),
+        ("sources_dtype_u64", _sourced_edit(lambda s: setattr(_src(s), "dtype", 4)), "bad_dtype", "open"),
+        ("sources_dtype_bytes", _sourced_edit(lambda s: setattr(_src(s), "dtype", 0)), "bad_dtype", "open"),
+        ("sources_codec_1", _sourced_edit(lambda s: setattr(_src(s), "codec", 1)), "unknown_codec", "open"),
+        ("sources_twice", _sourced_edit(lambda s: s.insert(0, _src(s))), "duplicate_section", "open"),
+        # Step 8: length = count * 2.
+        ("sources_length", _sourced_edit(lambda s: setattr(_src(s), "count", 2)),
+         "section_length", "open"),
+        ("sources_count_times_2_overflows", _sourced_edit(lambda s: setattr(_src(s), "count", 2**63)),
+         "section_length", "open"),
+        # Step 9: count == n_docs.
+        ("sources_count_one_more", _sourced_edit(ids_body([1, 0, 1, 0])), "count_mismatch", "open"),
+        ("sources_count_one_less", _sourced_edit(ids_body([1, 0])), "count_mismatch", "open"),
+        ("sources_count_zero", _sourced_edit(ids_body([])), "count_mismatch", "open"),
+        # Step 9 runs before step 10 (offsets) and step 11 (mask padding).
+        ("sources_count_before_offsets", _sourced_edit(lambda s: (
+            ids_body([1, 0])(s), setattr(s[1], "body", np.asarray([1, 3, 3, 6], "<u8").tobytes()))),
+         "count_mismatch", "open"),
+        ("sources_count_before_mask_padding", _sourced_edit(lambda s: (
+            ids_body([1, 0])(s), setattr(s[2], "body", bytes([s[2].body[0] | 0x80])))),
+         "count_mismatch", "open"),
+        # Step 6 (every entry) runs before step 9.
+        ("sources_dtype_before_count", _sourced_edit(lambda s: (
+            ids_body([1, 0])(s), setattr(_src(s), "dtype", 1), setattr(_src(s), "length", 2))),
+         "bad_dtype", "open"),
+        # Step 12: the `sources` key typed as 5.4 says.
+        ("sources_names_empty_list", meta_bytes(b"[]"), "bad_metadata", "open"),
+        ("sources_names_string", meta_bytes(b'"web"'), "bad_metadata", "open"),
+        ("sources_names_object", meta_bytes(b'{"0": "web", "1": "code"}'), "bad_metadata", "open"),
+        ("sources_names_number", meta_bytes(b"2"), "bad_metadata", "open"),
+        ("sources_names_true", meta_bytes(b"true"), "bad_metadata", "open"),
+        ("sources_name_number", meta_bytes(b'["web", 1]'), "bad_metadata", "open"),
+        ("sources_name_null", meta_bytes(b'["web", null]'), "bad_metadata", "open"),
+        ("sources_name_array", meta_bytes(b'["web", ["code"]]'), "bad_metadata", "open"),
+        ("sources_name_empty", meta_bytes(b'["web", ""]'), "bad_metadata", "open"),
+        ("sources_name_257_bytes", meta_bytes(b'["web", "' + b"c" * 257 + b'"]'), "bad_metadata", "open"),
+        ("sources_name_258_bytes_of_utf8", meta_bytes(
+            b'["web", "' + "\u00e9".encode() * 129 + b'"]'), "bad_metadata", "open"),
+        ("sources_name_257_bytes_escaped", meta_bytes(
+            b'["web", "' + b"\\u00e9" * 128 + b'c"]'), "bad_metadata", "open"),
+        ("sources_names_duplicate", meta_bytes(b'["web", "web"]'), "bad_metadata", "open"),
+        ("sources_names_duplicate_escaped", meta_bytes(b'["web", "w\\u0065b"]'), "bad_metadata", "open"),
+        ("sources_name_lone_surrogate", meta_bytes(b'["web", "\\ud800"]'), "bad_metadata", "open"),
+        ("sources_65537_names", meta_bytes(
+            json_names(65537)), "bad_metadata", "open"),
+        # Step 13: the key present exactly when DOC_SOURCES is (null: not known).
+        ("sources_ids_without_names", sourced(names=None), "bad_metadata", "open"),
+        ("sources_names_without_ids", sourced(ids=None), "bad_metadata", "open"),
+        ("sources_names_null_with_ids", write(dataset_sections(
+            DOCS, 300, MASKS, metadata_bytes=_source_names_meta(b"null"),
+            doc_sources=DOC_SOURCES), minor=3), "bad_metadata", "open"),
+        # Step 12 (bad_metadata, then vocab_dtype) before step 13.
+        ("sources_bad_names_before_vocab_dtype", write(dataset_sections(
+            DOCS, 300, MASKS, metadata_bytes=b'{"vocab_size": 70000, "sources": []}',
+            doc_sources=DOC_SOURCES, token_dtype_code=2), minor=3), "bad_metadata", "open"),
+        ("sources_vocab_dtype_before_step_13", write(dataset_sections(
+            DOCS, 300, MASKS, metadata={"vocab_size": 70000}, doc_sources=DOC_SOURCES,
+            token_dtype_code=2), minor=3), "vocab_dtype", "open"),
+        # 6.2 step 5: every id < len(sources), after steps 1 to 4.
+        ("sources_id_equal_to_count", sourced(ids=[1, 0, 2]), "bad_source", "verify"),
+        ("sources_id_65535", sourced(ids=[65535, 0, 1]), "bad_source", "verify"),
+        ("sources_checksum", _sourced_edit(lambda s: setattr(_src(s), "crc32", 0)),
+         "section_checksum", "verify"),
+        ("sources_bad_id_after_checksum", _sourced_edit(lambda s: (
+            ids_body([1, 0, 2])(s), setattr(_src(s), "crc32", 1))), "section_checksum", "verify"),
+        ("sources_bad_id_after_offsets", _sourced_edit(lambda s: (
+            ids_body([1, 0, 2])(s), setattr(s[1], "body", np.asarray([0, 4, 3, 6], "<u8").tobytes()))),
+         "bad_doc_offsets", "verify"),
+        ("sources_bad_id_after_tokens", write(dataset_sections(
+            [[1], [300], [2]], 300, metadata={"vocab_size": 300}, sources=["web"],
+            doc_sources=[0, 1, 0]), minor=3), "token_out_of_range", "verify"),
+    ]
+    valid = [
+        ("sources_basic", sourced()),
+        ("sources_no_mask", write(dataset_sections(DOCS, 300, metadata={"vocab_size": 300},
+                                                   sources=SOURCES, doc_sources=DOC_SOURCES), minor=3)),
+        # Any minor is accepted (6.1 step 1); writers write 1.3 (8).
+        ("sources_minor_0", write(_sourced(), minor=0)),
+        ("sources_minor_9", write(_sourced(), minor=9)),
+        # Section 4: for a known kind the required flag changes nothing.
+        ("sources_required_flag", _sourced_edit(lambda s: setattr(_src(s), "flags", 1))),
+        ("sources_first_in_table", _sourced_edit(lambda s: s.insert(0, s.pop(s.index(_src(s)))))),
+        ("sources_one_name", sourced(names=["all"], ids=[0, 0, 0])),
+        ("sources_unused_names", sourced(names=["a", "b", "c", "d"], ids=[3, 3, 0])),
+        ("sources_name_256_bytes", sourced(names=["c" * 256], ids=[0, 0, 0])),
+        ("sources_name_256_bytes_of_utf8", sourced(names=["\u00e9" * 128, "\U0001F600" * 64], ids=[0, 1, 0])),
+        # Distinct strings (no Unicode normalisation in "no two equal").
+        ("sources_names_differ_by_normalisation", sourced(names=["\u00e9", "e\u0301"], ids=[0, 1, 1])),
+        ("sources_names_with_comma_and_slash", sourced(names=["a,b", "smoltalk/everyday"], ids=[0, 1, 0])),
+        ("sources_65536_names", write(dataset_sections(
+            DOCS, 300, MASKS, metadata_bytes=_source_names_meta(json_names(65536)),
+            doc_sources=[65535, 0, 40000]), minor=3)),
+        ("sources_no_documents", write(dataset_sections(
+            [], 300, [], metadata={"vocab_size": 300}, sources=["web"], doc_sources=[]), minor=3)),
+        # 5.4: null means "not known", as an absent key: no section, no names.
+        ("sources_null_without_section", write(dataset_sections(
+            DOCS, 300, MASKS, metadata_bytes=_source_names_meta(b"null")))),
+        # A user key of the same name in a nested object is the user's.
+        ("sources_key_nested", write(dataset_sections(
+            DOCS, 300, MASKS, metadata_bytes=b'{"vocab_size": 300, "u": {"sources": 5}}'))),
+    ]
+    return invalid, valid
+
+
+def json_names(n: int) -> bytes:
+    return ("[" + ", ".join(f'"s{k}"' for k in range(n)) + "]").encode()
+
+
 def invalid_files():
     valid = write(_sections())
     cases = [
@@ -87,7 +243,10 @@ def invalid_files():
          "unknown_required_section", "open"),
         ("unknown_required_packing_plan", _edit(lambda s: s.append(Section(6, 0, b"x", 1))),
          "unknown_required_section", "open"),
-        ("tokens_codec_1", _edit(_set(0, codec=1)), "unknown_codec", "open"),
+        # Codec 3: reserved in every version of the spec so far (codec 1, zstd blocks,
+        # is known on TOKENS from version 1.4 on; test_rules.py checks that this 1.3
+        # reader refuses it).
+        ("tokens_codec_3", _edit(_set(0, codec=3)), "unknown_codec", "open"),
         ("metadata_codec_2", _edit(_set(3, codec=2)), "unknown_codec", "open"),
         ("tokens_dtype_u64", _edit(_set(0, dtype=4)), "bad_dtype", "open"),
         ("tokens_dtype_bytes", _edit(_set(0, dtype=0)), "bad_dtype", "open"),
@@ -227,6 +386,7 @@ def invalid_files():
     }
     for name, meta in bad_metadata.items():
         cases.append((f"metadata_{name}", _meta(meta), "bad_metadata", "open"))
+    cases += source_files()[0]
     return cases
 
 
@@ -314,4 +474,4 @@ def valid_files():
             Section(0x80000002, 4, b"abc", 2**64 - 1, codec=255, flags=0)))),
         ("unknown_optional_kind_0", _edit(lambda s: s.insert(0, Section(0, 0, b"", 0, flags=0)))),
         ("unknown_optional_kind_6", _edit(lambda s: s.append(Section(6, 1, b"x" * 5000, 1, flags=0)))),
-    ]
+    ] + source_files()[1]

@@ -170,6 +170,21 @@ def valid_plans():
         ("tokenizer_list", made(bfd(meta=meta_of(with_plan(), tokenizer=["t"])))),
         ("bos_id_string", made(bfd(meta=meta_of(with_plan(), bos_id="1")))),
         ("writer_null", made(bfd(meta=meta_of(with_plan(), writer=None)))),
+        # Version 1.3: kind 11 (DOC_SOURCES) is a dataset kind; in a plan file it
+        # follows the unknown kind rule (11: only kinds 1, 2, 3 are refused).
+        ("doc_sources_section_optional", made(bfd(), lambda s: s.append(
+            Section(11, 2, b"\0\0", 1, flags=0)))),
+        # 11.1: `sources` and `mixture` are informative, not checked against anything.
+        ("sources_and_mixture_keys", made(bfd(plan=with_plan(
+            sources=["web", "code"], mixture={"seed": 1, "tokens_requested": 8, "sources": {
+                "web": {"weight": 1.0, "quota": 8, "tokens": 8, "available": 8,
+                        "epochs": 1.0, "pieces": 3}}})))),
+        ("sources_and_mixture_ill_typed", made(bfd(plan=with_plan(sources=5, mixture="x")))),
+        # 12.6: a mixture plan's segments may repeat, and its tokens may exceed the
+        # dataset's.
+        ("repeated_segments", made(bfd(
+            rows=[[(0, 3)], [(0, 3)], [(3, 3), (7, 1)], [(6, 2), (0, 2)], [(3, 3)]],
+            plan=info(rows=5, tokens=17, truncated=0)))),
     ]
 
 
@@ -198,6 +213,8 @@ def invalid_plans():
         ("unknown_required_kind_5", made(bfd(), lambda s: s.append(Section(5, 0, b"x", 1))),
          "unknown_required_section", "open"),
         ("unknown_required_kind_0", made(bfd(), lambda s: s.append(Section(0, 0, b"x", 1))),
+         "unknown_required_section", "open"),
+        ("unknown_required_kind_11", made(bfd(), lambda s: s.append(Section(11, 2, b"\0\0", 1))),
          "unknown_required_section", "open"),
         ("metadata_codec_1", made(bfd(), _set(0, codec=1)), "unknown_codec", "open"),
         ("plan_rows_codec_1", made(bfd(), _set(1, codec=1)), "unknown_codec", "open"),

@@ -14,6 +14,7 @@ import numpy as np
 PAGE = 4096
 MAGIC = b"TOKPACK\x00"
 REQUIRED = 1
+KIND_DOC_SOURCES = 11
 
 
 def align_up(x: int) -> int:
@@ -50,8 +51,13 @@ def dataset_sections(
     metadata: Optional[dict] = None,
     metadata_bytes: Optional[bytes] = None,
     token_dtype_code: Optional[int] = None,
+    sources: Optional[Sequence[str]] = None,
+    doc_sources: Optional[Sequence[int]] = None,
 ) -> List[Section]:
-    """TOKENS, DOC_OFFSETS, LOSS_MASK (if masks given) and METADATA, in that order."""
+    """TOKENS, DOC_OFFSETS, LOSS_MASK (if masks given), DOC_SOURCES (if
+    ``doc_sources`` given: one u16 id per document, 5.5) and METADATA, in that order.
+    ``sources`` adds the metadata's ``sources`` key (5.4) to the default metadata.
+    DOC_SOURCES is written without the required flag, as section 4 says."""
     code, np_dtype = token_dtype(vocab_size)
     if token_dtype_code is not None:
         code = token_dtype_code
@@ -69,10 +75,15 @@ def dataset_sections(
         bits = np.concatenate([np.asarray(m, dtype=np.uint8) for m in masks]) if masks else np.zeros(0, np.uint8)
         packed = np.packbits(bits, bitorder="little")
         sections.append(Section(3, 1, packed.tobytes(), len(bits)))
+    if doc_sources is not None:
+        ids = np.asarray(doc_sources, dtype=np.int64).astype("<u2")
+        sections.append(Section(KIND_DOC_SOURCES, 2, ids.tobytes(), len(ids), flags=0))
     if metadata_bytes is None:
         meta = {"vocab_size": vocab_size, "writer": "tokpack-python tests"}
         if metadata is not None:
             meta = metadata
+        if sources is not None:
+            meta = {**meta, "sources": list(sources)}
         metadata_bytes = json.dumps(meta).encode("utf-8")
     sections.append(Section(4, 0, metadata_bytes, len(metadata_bytes)))
     return sections
@@ -139,6 +150,14 @@ def write(
 
 def write_dataset(docs, vocab_size, masks=None, **kwargs) -> bytes:
     return write(dataset_sections(docs, vocab_size, masks, **kwargs))
+
+
+def write_sourced(docs, vocab_size, sources, doc_sources, masks=None, metadata=None,
+                  **write_kwargs) -> bytes:
+    """A dataset file with DOC_SOURCES (5.5), written as version 1.3 (spec 8)."""
+    write_kwargs.setdefault("minor", 3)
+    return write(dataset_sections(docs, vocab_size, masks, metadata=metadata,
+                                  sources=sources, doc_sources=doc_sources), **write_kwargs)
 
 
 def refresh_checksums(data: bytes) -> bytes:

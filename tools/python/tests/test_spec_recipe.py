@@ -22,8 +22,11 @@ def recipe():
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
 def test_recipe_reads_the_vector(path):
-    tokens, offsets, mask, meta, docs = recipe()(str(path))
+    tokens, offsets, mask, meta, docs, doc_sources = recipe()(str(path))
     want = json.loads(path.with_suffix(".json").read_text())
+    # Section 10 (1.3): `document_sources` is each document's source name, or null
+    # without a DOC_SOURCES section (absent from older vector files: null).
+    assert doc_sources == want.get("document_sources")
     assert [d.tolist() for d in docs] == want["documents"]
     assert meta["vocab_size"] == want["vocab_size"]  # the recipe keeps json.loads number types
     if want["loss_mask"] is not None:

@@ -1,6 +1,7 @@
 """TokpackDataset(fields=...) and its contiguous fast path agree with Rows.row(i)."""
 
 import itertools
+import json
 import pickle
 
 import numpy as np
@@ -153,3 +154,60 @@ def test_manifest_and_plan_views(tmp_path):
     ds = TokpackDataset(man, 64, plan=tmp_path / "p.tpk", fields=("labels", "cu_seqlens"))
     for i in range(0, len(rows), 7):
         _same(ds[i], rows.row(i), ("labels", "cu_seqlens"))
+
+
+def _sourced(d, rng):
+    from spec_writer import write_sourced
+
+    docs = _docs(rng)
+    masks = [rng.integers(0, 2, len(doc)).tolist() for doc in docs]
+    ids = rng.integers(0, 3, len(docs)).tolist()
+    path = d / "sourced.tpk"
+    path.write_bytes(write_sourced(docs, 300, ["web", "code", "chat"], ids, masks=masks))
+    return path
+
+
+@pytest.mark.parametrize("sources", [["web"], ("code", "chat"), "chat"])
+@pytest.mark.parametrize("boundaries, tail", [(False, "drop"), (True, "pad")])
+@pytest.mark.parametrize("fields", [None, ("input_ids", "labels"), ("position_ids",)])
+def test_sources_option(tmp_path, sources, boundaries, tail, fields):
+    """``sources=``: the filtered contiguous view of spec 12.5, the same rows as
+    ``Rows(..., sources=...)``, through the contiguous reader (gathering)."""
+    path = _sourced(tmp_path, np.random.default_rng(3))
+    rows = tokpack.Rows(tokpack.open(path), L, tail=tail, mask_document_boundaries=boundaries,
+                        sources=sources)
+    ds = TokpackDataset(path, L, tail=tail, mask_document_boundaries=boundaries, fields=fields,
+                        sources=sources)
+    assert len(ds) == len(rows) > 0 and ds.rows.sources == rows.sources
+    want = _KEYS if fields is None else fields
+    for i in range(len(rows)):
+        _same(ds[i], rows.row(i), want)
+    assert isinstance(ds._view._read.__self__, _ContiguousReader)
+    again = pickle.loads(pickle.dumps(ds))
+    assert again._view._rows is None and again._view.sources == ds._view.sources
+    _same(again[1], rows.row(1), want)
+    it = TokpackIterableDataset(path, L, tail=tail, mask_document_boundaries=boundaries,
+                                fields=fields, sources=sources, seed=4)
+    assert len(it) == len(rows)
+    for row in it:
+        assert list(row) == list(want)
+
+
+def test_sources_option_refusals(tmp_path):
+    path = _sourced(tmp_path, np.random.default_rng(3))
+    with pytest.raises(ValueError, match="no source 'nope'"):
+        len(TokpackDataset(path, L, sources=["nope"]))
+    (tmp_path / "plain.tpk").write_bytes(write_dataset([[1, 2, 3]], 300))
+    with pytest.raises(ValueError, match="no source ids"):
+        len(TokpackDataset(tmp_path / "plain.tpk", L, sources=["web"]))
+
+
+@pytest.mark.skipif(BINARY is None, reason="no tokpack binary")
+def test_sources_option_equals_cli(tmp_path):
+    path = _sourced(tmp_path, np.random.default_rng(5))
+    ds = TokpackDataset(path, L, tail="pad", mask_document_boundaries=True, sources=["web", "chat"])
+    for i in (0, len(ds) // 2, len(ds) - 1):
+        ref = json.loads(cli("row", str(path), "--seq-len", str(L), "--index", str(i), "--json",
+                             "--tail", "pad", "--mask-boundaries", "--sources", "web,chat").stdout)
+        for k in ref:
+            assert ds[i][k].tolist() == ref[k], (i, k)

@@ -74,6 +74,47 @@ def test_valid_vector(tpk):
         assert masks == want["loss_mask"]
         flat = [b for m in want["loss_mask"] for b in m]
         assert ds.loss_mask_range(0, ds.num_tokens).astype(int).tolist() == flat
+    # Since 1.3: each document's source name, or null without DOC_SOURCES (absent
+    # from older vector files: null).
+    want_sources = want.get("document_sources")
+    assert ds.document_sources() == want_sources
+    assert ds.has_sources == (want_sources is not None)
+    if want_sources is None:
+        assert ds.sources is None and ds.doc_sources is None
+        with pytest.raises(ValueError):
+            ds.source_counts()
+        with pytest.raises(ValueError):
+            tokpack.Rows(ds, 8, sources=["web"])
+        return
+    assert list(ds.sources) == want["metadata"]["sources"]
+    assert [ds.source(i) for i in range(ds.num_documents)] == want_sources
+    assert [ds.sources[ds.source_id(i)] for i in range(ds.num_documents)] == want_sources
+    counts = ds.source_counts()
+    assert list(counts) == list(ds.sources)
+    for name in ds.sources:
+        mine = [d for d, s in zip(want["documents"], want_sources) if s == name]
+        assert counts[name] == {"documents": len(mine), "tokens": sum(map(len, mine))}
+    # 12.5: the filtered stream is the selected documents, in order, with their masks.
+    for name in set(want_sources):
+        f = ds.source_filter([name])
+        picked = [i for i, s in enumerate(want_sources) if s == name]
+        assert f.selected_documents.tolist() == picked
+        assert f.tokens.tolist() == [t for i in picked for t in want["documents"][i]]
+        if want["loss_mask"] is not None:
+            assert f.loss_mask_range(0, f.num_tokens).astype(int).tolist() == [
+                b for i in picked for b in want["loss_mask"][i]]
+
+
+@pytest.mark.parametrize("tpk", vector_files("valid"))
+def test_valid_vector_section_flags(tpk):
+    """Section 4: "Writers set the required flag on kinds 1 to 4 and leave it clear on
+    kind 11" (so that a 1.2 reader skips DOC_SOURCES, 8)."""
+    ds = tokpack.open(tpk)
+    for s in ds.sections:
+        if s["kind"] in (1, 2, 3, 4):
+            assert s["required"], s
+        elif s["kind"] == 11:
+            assert not s["required"], s
 
 
 @pytest.mark.parametrize("tpk", vector_files("invalid"))

@@ -3,6 +3,9 @@
 A tokpack file holds a tokenized dataset: one flat token array, the document
 boundaries inside it, an optional loss mask and JSON metadata, each section on a
 page boundary so that it can be viewed as a typed array straight from a mapping.
+Since version 1.3 a dataset may name each document's source (spec 5.5); a view may
+be restricted to some sources (12.5), and a mixture plan (12.6) draws from them in
+chosen proportions.
 A plan file (spec 11) cuts one dataset into training rows of L tokens (spec 12).
 An overlay file (spec 13) holds insertions: token spans that overwrite a view's rows
 at given positions; ``tokpack.placement`` places them as spec 14 says.
@@ -36,6 +39,7 @@ from . import order
 from .overlay import Insertion, Overlay, open_overlay
 from .plan import Plan, open_plan
 from .rows import IGNORE_INDEX, Rows
+from .sources import SourceFilter, plan_source_tokens
 
 __all__ = [
     "Dataset",
@@ -47,6 +51,7 @@ __all__ = [
     "Overlay",
     "Plan",
     "Rows",
+    "SourceFilter",
     "TokpackError",
     "interchange",
     "open",
@@ -55,5 +60,6 @@ __all__ = [
     "order",
     "open_plan",
     "placement",
+    "plan_source_tokens",
 ]
 __version__ = "0.1.0"

@@ -7,10 +7,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .errors import TokpackError
-from .format import doc_offsets, loss_mask, metadata, tokens
+from .format import doc_offsets, doc_sources, loss_mask, metadata, tokens
 from .format.header import read_header
 from .format.section_table import (
     KIND_DOC_OFFSETS,
+    KIND_DOC_SOURCES,
     KIND_LOSS_MASK,
     KIND_METADATA,
     KIND_TOKENS,
@@ -42,6 +43,7 @@ class Dataset:
         tok_entry = found[KIND_TOKENS]
         off_entry = found[KIND_DOC_OFFSETS]
         mask_entry = found.get(KIND_LOSS_MASK)
+        src_entry = found.get(KIND_DOC_SOURCES)
         meta_entry = found[KIND_METADATA]
         n_tokens = tok_entry.count
         # Step 9.
@@ -59,6 +61,14 @@ class Dataset:
                 section="loss_mask",
                 offset=mask_entry.entry_offset + 24,
             )
+        if src_entry is not None and src_entry.count != off_entry.count - 1:
+            raise TokpackError(
+                "count_mismatch",
+                f"DOC_SOURCES has {src_entry.count} source ids for "
+                f"{off_entry.count - 1} documents",
+                section="doc_sources",
+                offset=src_entry.entry_offset + 24,
+            )
         # Step 10.
         offsets = doc_offsets.view(raw, off_entry)
         doc_offsets.check_ends(offsets, off_entry, n_tokens)
@@ -67,9 +77,27 @@ class Dataset:
         if mask_entry is not None:
             mask = loss_mask.view(raw, mask_entry)
             loss_mask.check_padding(mask, mask_entry)
-        # Step 12.
+        # Step 12 (the ``sources`` key typed as 5.4 says, among the others).
         meta = metadata.parse(raw[meta_entry.offset : meta_entry.end], meta_entry)
         tokens.check_vocab_dtype(tok_entry, meta["vocab_size"])
+        # Step 13: the ``sources`` key present exactly when DOC_SOURCES is. A null
+        # key means "not known" (5.4), as an absent one.
+        names = meta.get(metadata.SOURCES_KEY)
+        if (names is None) != (src_entry is None):
+            if src_entry is not None:
+                detail = (
+                    f"the file has a DOC_SOURCES section (table entry {src_entry.index}) "
+                    f"but the metadata has no 'sources' names"
+                    + (" (the key is null)" if metadata.SOURCES_KEY in meta else "")
+                )
+            else:
+                detail = (
+                    f"the metadata names {len(names)} sources but the file has no "
+                    f"DOC_SOURCES section"
+                )
+            raise TokpackError(
+                "bad_metadata", detail, section="metadata", offset=meta_entry.offset
+            )
 
         self._header = header
         self._entries = entries
@@ -81,6 +109,10 @@ class Dataset:
         self._mask = mask
         self._metadata = meta
         self._offsets_ordered = False
+        self._src_entry = src_entry
+        self._sources = None if names is None else tuple(names)
+        self._doc_sources = None if src_entry is None else doc_sources.view(raw, src_entry)
+        self._sources_checked = False
 
     @classmethod
     def from_buffer(cls, data) -> "Dataset":
@@ -229,6 +261,80 @@ class Dataset:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.document(i)
 
+    # -- sources (5.5, version 1.3) ---------------------------------------------------
+
+    @property
+    def has_sources(self) -> bool:
+        """Whether the file has DOC_SOURCES (and so the metadata's ``sources``)."""
+        return self._sources is not None
+
+    @property
+    def sources(self) -> Optional[Tuple[str, ...]]:
+        """The source names, id ``k`` = ``sources[k]`` (5.4), or None when the file has
+        no DOC_SOURCES section: no source information, not "one source" (5.5)."""
+        return self._sources
+
+    @property
+    def doc_sources(self) -> Optional[np.ndarray]:
+        """DOC_SOURCES: ``u16[n_docs]`` source ids, a view over the file (None without
+        the section). Not checked at open; :meth:`verify` checks every id, and the
+        methods below check each id they read."""
+        return self._doc_sources
+
+    def _require_sources(self) -> Tuple[str, ...]:
+        if self._sources is None:
+            raise ValueError("the dataset has no source ids (no DOC_SOURCES section)")
+        return self._sources
+
+    def source_id(self, i: int) -> int:
+        """Document ``i``'s source id, checked against ``len(sources)`` as 6.2's last
+        paragraph asks of an unverified file (``bad_source``). ``ValueError`` when the
+        file has no source ids."""
+        names = self._require_sources()
+        return doc_sources.id_of(
+            self._doc_sources, self._src_entry, self._document_index(i), len(names)
+        )
+
+    def source(self, i: int) -> str:
+        """Document ``i``'s source name (``source_id`` checked, ``bad_source``)."""
+        return self._sources[self.source_id(i)]
+
+    def checked_doc_sources(self) -> np.ndarray:
+        """:attr:`doc_sources` once every id is known to be below ``len(sources)``
+        (checked here the first time, as 6.2 step 5 does: ``bad_source``). Views that
+        read every document's source (source counts, filters) use these."""
+        names = self._require_sources()
+        if not self._sources_checked:
+            doc_sources.check_ids(self._doc_sources, self._src_entry, len(names))
+            self._sources_checked = True
+        return self._doc_sources
+
+    def document_sources(self) -> Optional[List[str]]:
+        """Every document's source name, in document order (the ``document_sources``
+        of a vector, section 10), or None without source ids."""
+        if self._sources is None:
+            return None
+        names = self._sources
+        return [names[k] for k in self.checked_doc_sources().tolist()]
+
+    def source_counts(self) -> Dict[str, Dict[str, int]]:
+        """``{name: {"documents": D, "tokens": T}}`` for every source name, in the
+        order of :attr:`sources` (names no document uses included, with zeros).
+        Reads every id (``bad_source``) and every offset (``bad_doc_offsets``)."""
+        from .sources import count_by_source
+
+        return count_by_source(self._require_sources(), self.checked_doc_sources(),
+                               self.ordered_doc_offsets(), self.num_tokens)
+
+    def source_filter(self, sources):
+        """The contiguous stream of spec 12.5 restricted to the documents of
+        ``sources`` (names): a :class:`tokpack.SourceFilter`, which
+        ``tokpack.Rows`` reads like a dataset (``Rows(ds, L, sources=...)`` makes
+        it)."""
+        from .sources import SourceFilter
+
+        return SourceFilter(self, sources)
+
     # -- what views read (the same methods on a manifest, spec 15) ----------------
 
     def tokens_range(self, start: int, stop: int) -> np.ndarray:
@@ -252,7 +358,8 @@ class Dataset:
     def verify(self) -> None:
         """The full pass of spec 6.2, in the order it lists its checks: section
         CRC32s (table order, unknown kinds included), zero padding, non-decreasing
-        offsets, token ids below vocab_size. Raises :class:`TokpackError` on the
+        offsets, token ids below vocab_size, source ids below ``len(sources)``
+        (``bad_source``). Raises :class:`TokpackError` on the
         first problem found."""
         # 1. Every section's CRC32, in table order.
         check_checksums(self._raw, self._entries)
@@ -263,12 +370,18 @@ class Dataset:
         self._offsets_ordered = True
         # 4. Token ids below vocab_size.
         tokens.check_ids(self._tokens, self._tok_entry, self.vocab_size)
+        # 5. Source ids below len(sources) (version 1.3).
+        if self._sources is not None:
+            doc_sources.check_ids(self._doc_sources, self._src_entry, len(self._sources))
+            self._sources_checked = True
 
     def __repr__(self) -> str:
         return (
             f"<tokpack.Dataset {self.num_documents} documents, {self.num_tokens} "
             f"{self.dtype} tokens, vocab_size {self.vocab_size}, "
-            f"loss mask {'yes' if self.has_loss_mask else 'no'}>"
+            f"loss mask {'yes' if self.has_loss_mask else 'no'}"
+            + (f", sources {', '.join(self._sources)}" if self._sources is not None else "")
+            + ">"
         )
 
 

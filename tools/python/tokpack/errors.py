@@ -32,6 +32,8 @@ ERROR_CODES = (
     "section_checksum",
     "padding_not_zero",
     "token_out_of_range",
+    # Version 1.3, DOC_SOURCES (spec 5.5): verify, or reading a document's source.
+    "bad_source",
     "bad_plan",
     "wrong_dataset",
     # Version 1.2, overlay files (spec 13) and placing insertions (spec 14).

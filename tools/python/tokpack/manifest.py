@@ -34,14 +34,16 @@ class ManifestError(TokpackError):
     """A manifest that cannot be read, or a shard that does not match it.
 
     ``code`` is ``"bad_manifest"`` (the JSON of spec 15 is wrong),
-    ``"shard_mismatch"`` (index and shard disagree) or ``"shard_failed"``
+    ``"shard_mismatch"`` (index and shard disagree), ``"shard_failed"``
     (:meth:`Manifest.verify`: ``failures`` lists ``(index, path, error)`` of every
-    failing shard). Spec 6.3 has no codes for manifests; these are this package's.
+    failing shard) or ``"missing_sources"`` (sources asked of a manifest in which
+    some shards have source ids and others not, 15). Spec 6.3 has no codes for
+    manifests; these are this package's.
     A shard whose own bytes are bad raises the shard's :class:`TokpackError` with the
     shard's path in the message.
     """
 
-    CODES = ("bad_manifest", "shard_mismatch", "shard_failed")
+    CODES = ("bad_manifest", "shard_mismatch", "shard_failed", "missing_sources")
 
     def __init__(self, code: str, detail: str, failures=None) -> None:
         if code not in self.CODES:
@@ -180,6 +182,8 @@ class Manifest:
         self._shards: List[Optional[Any]] = [None] * len(entries)
         self._lock = threading.Lock()
         self._global_offsets = None
+        self._source_map = None  # (names, [per shard: local id -> global id])
+        self._global_sources = None
 
     # -- what the manifest says -----------------------------------------------------
 
@@ -434,6 +438,100 @@ class Manifest:
         return self._global_offsets
 
     doc_offsets = property(ordered_doc_offsets)
+
+    # -- sources (15: matched by name across shards) ------------------------------------
+
+    def _sources_by_name(self):
+        """``(names, maps)``: the manifest's source names, the shards' names in order
+        of first appearance, and for each shard an int64 array mapping its ids to
+        these. None when no shard has source ids. Opens every shard (each opening is
+        cheap, 6.1). A shard without source ids while others have them:
+        ``ManifestError("missing_sources")``, naming it."""
+        if self._source_map is None:
+            names: Dict[str, int] = {}
+            maps, without, with_ = [], [], []
+            for k in range(len(self._entries)):
+                local = self.shard(k).sources
+                if local is None:
+                    without.append(k)
+                    maps.append(None)
+                    continue
+                with_.append(k)
+                maps.append(np.array([names.setdefault(n, len(names)) for n in local],
+                                     dtype=np.int64))
+            if with_ and without:
+                k = without[0]
+                raise ManifestError(
+                    "missing_sources",
+                    f"shard {k} ({self._entries[k]['path']}) has no source ids, but shard "
+                    f"{with_[0]} ({self._entries[with_[0]]['path']}) has: sources across a "
+                    f"manifest need source ids in every shard (15)"
+                    + (f"; shards without: {without}" if len(without) > 1 else ""),
+                )
+            self._source_map = (tuple(names), maps) if with_ else (None, None)
+        return self._source_map
+
+    @property
+    def sources(self) -> Optional[Tuple[str, ...]]:
+        """The manifest's source names (15): shard 0's in its order, then the names new
+        in shard 1, and so on; None when no shard has source ids. Opens every shard;
+        ``ManifestError("missing_sources")`` when some shards have source ids and
+        others not."""
+        return self._sources_by_name()[0]
+
+    @property
+    def has_sources(self) -> bool:
+        return self.sources is not None
+
+    def _require_sources(self):
+        names, maps = self._sources_by_name()
+        if names is None:
+            raise ValueError("no shard of the manifest has source ids (DOC_SOURCES)")
+        return names, maps
+
+    def source_id(self, i: int) -> int:
+        """Global document ``i``'s source id in the manifest's numbering (its shard's
+        id, checked as 6.2 asks: ``bad_source``, mapped by name)."""
+        names, maps = self._require_sources()
+        k, local = self._document_index(i)
+        return int(maps[k][self.shard(k).source_id(local)])
+
+    def source(self, i: int) -> str:
+        return self._require_sources()[0][self.source_id(i)]
+
+    def checked_doc_sources(self) -> np.ndarray:
+        """Every global document's source id in the manifest's numbering (int64, one
+        per document), each shard's ids checked first (``bad_source``)."""
+        names, maps = self._require_sources()
+        if self._global_sources is None:
+            parts = [np.zeros(0, dtype=np.int64)]
+            for k in range(len(self._entries)):
+                local = self.shard(k).checked_doc_sources()
+                parts.append(maps[k][np.asarray(local).astype(np.int64)])
+            self._global_sources = np.concatenate(parts)
+        return self._global_sources
+
+    def document_sources(self) -> Optional[List[str]]:
+        names = self.sources
+        if names is None:
+            return None
+        return [names[k] for k in self.checked_doc_sources().tolist()]
+
+    def source_counts(self) -> Dict[str, Dict[str, int]]:
+        """``{name: {"documents", "tokens"}}`` over all shards, by name (15), in the
+        order of :attr:`sources`."""
+        from .sources import count_by_source
+
+        names, _ = self._require_sources()
+        return count_by_source(names, self.checked_doc_sources(),
+                               self.ordered_doc_offsets(), self._num_tokens)
+
+    def source_filter(self, sources):
+        """The contiguous stream of 12.5 over the manifest, restricted to ``sources``
+        (names in the manifest's numbering): a :class:`tokpack.SourceFilter`."""
+        from .sources import SourceFilter
+
+        return SourceFilter(self, sources)
 
     # -- verify ----------------------------------------------------------------------
 

@@ -192,6 +192,31 @@ class Plan:
         return self._info.split_documents
 
     @property
+    def sources(self) -> Optional[Any]:
+        """The ``"plan"`` object's ``sources`` key as stored (11.1, version 1.3:
+        informative, the plan holds only documents of these sources, 12.5), or None
+        when absent. Not checked against anything (11.1), its type included."""
+        return self.info.get("sources")
+
+    @property
+    def mixture(self) -> Optional[Any]:
+        """The ``"plan"`` object's ``mixture`` key as stored (11.1, 12.6: ``seed``,
+        ``tokens_requested`` and per source ``weight``, ``quota``, ``tokens``,
+        ``available``, ``epochs``, ``pieces``), or None when absent. Informative:
+        not checked; a mixture plan reads like any plan (its segments may repeat
+        documents, and its ``tokens`` may exceed ``dataset_tokens``)."""
+        return self.info.get("mixture")
+
+    def source_tokens(self, dataset) -> Dict[str, int]:
+        """The tokens of this plan's segments per source of ``dataset`` (a dataset or
+        manifest with source ids), each segment as often as the plan holds it: the
+        realised mixture of 12.6 (share of ``s`` = ``tokens[s] / self.tokens``).
+        :func:`tokpack.plan_source_tokens`."""
+        from .sources import plan_source_tokens
+
+        return plan_source_tokens(self, dataset)
+
+    @property
     def rows(self) -> np.ndarray:
         """PLAN_ROWS, ``u64[num_rows + 1]``, a view over the file (empty for a
         contiguous plan). Only its two ends are checked at open."""

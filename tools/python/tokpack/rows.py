@@ -52,6 +52,14 @@ class Rows:
       token starts another document. Plan views never have a target across a
       segment's end, so it changes nothing there.
 
+    - ``sources``: contiguous view only, restricted to the documents of these
+      source names (12.5): the view of the filtered stream (a
+      :class:`tokpack.SourceFilter`, :attr:`dataset` then), 12.1 applied to it. The
+      dataset (or manifest) needs source ids and every name must be one of its
+      sources (else ``ValueError``). Not with a plan (a plan fixes its documents:
+      ``tokpack pack --sources`` makes one) nor with overlays (the spec binds
+      overlays to a dataset and a view, not to a filtered stream): ``ValueError``.
+
     - ``overlays``: insertion overlays (:class:`tokpack.Overlay`) applied to every
       row (13.4). Each must be bound to the dataset (``wrong_dataset``) and to this
       view: its ``seq_len``, ``plan_id`` and ``rows`` (``wrong_view``); several
@@ -75,7 +83,20 @@ class Rows:
         pad_id: Optional[int] = None,
         mask_document_boundaries: bool = False,
         overlays: Sequence = (),
+        sources=None,
     ) -> None:
+        if sources is not None:
+            if plan is not None:
+                raise ValueError(
+                    "sources restricts the contiguous view; a plan already fixes its "
+                    "documents (spec 12.5: a filtered plan records its sources)")
+            if tuple(overlays):
+                raise ValueError(
+                    "overlays are bound to a dataset and a view (13.2), not to a view "
+                    "restricted to sources")
+            from .sources import SourceFilter
+
+            dataset = SourceFilter(dataset, sources)
         if plan is None:
             if seq_len is None:
                 raise TypeError("Rows needs seq_len (or a plan)")
@@ -158,6 +179,12 @@ class Rows:
     def dataset(self):
         """The dataset (or manifest) the rows read."""
         return self._dataset
+
+    @property
+    def sources(self) -> Optional[tuple]:
+        """The source names the contiguous view is restricted to (12.5), or None."""
+        return getattr(self._dataset, "sources", None) if getattr(
+            self._dataset, "is_filtered", False) else None
 
     @property
     def mask_document_boundaries(self) -> bool:
@@ -316,6 +343,8 @@ class Rows:
 
     def __repr__(self) -> str:
         view = self._strategy + (f", tail {self._tail}" if self._tail else "")
+        if self.sources is not None:
+            view += ", sources " + ", ".join(self.sources)
         extra = f", {len(self._overlays)} overlays" if self._overlays else ""
         return f"<tokpack.Rows {view}, L = {self._seq_len}, {self._num_rows} rows{extra}>"
 

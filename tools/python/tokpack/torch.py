@@ -16,7 +16,9 @@ module is; ``import tokpack`` never imports it.
   starts are looked up (one binary search) only for the fields that need them. The
   values are those of ``tokpack.Rows.row(i)``. The file (dataset or manifest,
   plan, overlays) is opened lazily in whichever process reads it first: pickling (to
-  DataLoader workers) carries only paths and options.
+  DataLoader workers) carries only paths and options. ``sources=["web", ...]``
+  restricts the contiguous view to those sources (spec 12.5, ``tokpack.Rows``'s
+  ``sources``): rows of the filtered stream, gathered from the selected documents.
 - :class:`TokpackSampler`: the rows of this rank for the current epoch (16.2), resumable
   (16.3). DataLoader prefetches ahead of the loop, so the sampler cannot know what the
   loop has consumed: the loop reports it with ``sampler.advance(rows)`` after each step
@@ -84,7 +86,10 @@ class _ContiguousReader:
         self.L = rows.seq_len
         self.num_rows = len(rows)
         self.n = ds.num_tokens
-        self.manifest = bool(getattr(ds, "is_manifest", False))
+        # A manifest or a source filter (12.5) is read through its methods (its
+        # stream is not one array of the mapping).
+        self.manifest = bool(getattr(ds, "is_manifest", False)
+                             or getattr(ds, "is_filtered", False))
         self.ds = ds
         # Plain ndarray views of the mapping (zero copy): slicing an np.memmap
         # subclass costs Python-level __getitem__/__array_finalize__ calls per row.
@@ -187,7 +192,7 @@ class _View:
     process. Pickles as paths and options only."""
 
     def __init__(self, path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail,
-                 fields=None):
+                 fields=None, sources=None):
         import os
 
         self.path = os.fspath(path)
@@ -198,6 +203,9 @@ class _View:
         self.mask_document_boundaries = bool(mask_document_boundaries)
         self.tail = tail
         self.fields = _check_fields(fields)
+        if sources is not None:
+            sources = (sources,) if isinstance(sources, str) else tuple(sources)
+        self.sources = sources
         self._rows = None
         self._read = None
 
@@ -215,6 +223,7 @@ class _View:
                 ds, self.seq_len, plan=plan, tail=tail, pad_id=self.pad_id,
                 mask_document_boundaries=self.mask_document_boundaries,
                 overlays=[tokpack.open_overlay(o) for o in self.overlays],
+                sources=self.sources,
             )
         return self._rows
 
@@ -254,16 +263,17 @@ class _View:
 class TokpackDataset(Dataset):
     """Map-style dataset of the rows of a view: ``path`` a dataset file or a manifest
     (``.json``), ``plan`` a plan file path, ``overlays`` overlay file paths, the rest
-    as ``tokpack.Rows``. ``fields`` the names of the tensors each item holds (default
+    as ``tokpack.Rows`` (``sources``: the contiguous view restricted to these source
+    names, spec 12.5). ``fields`` the names of the tensors each item holds (default
     all five; see the module docstring). ``return_index=True`` adds ``"index"`` (the
     row number)."""
 
     def __init__(self, path, seq_len: Optional[int], plan=None, overlays: Sequence = (),
                  pad_id: Optional[int] = None, mask_document_boundaries: bool = False,
                  tail: str = "drop", return_index: bool = False,
-                 fields: Optional[Sequence[str]] = None) -> None:
+                 fields: Optional[Sequence[str]] = None, sources=None) -> None:
         self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail,
-                           fields)
+                           fields, sources)
         self.return_index = bool(return_index)
 
     @property
@@ -336,15 +346,16 @@ class TokpackIterableDataset(IterableDataset):
     """Iterable rows of this rank for ``epoch``, from row ``consumed`` on, split among
     DataLoader workers in chunks of ``batch_size`` (see the module docstring).
     ``set_epoch``, ``advance``, ``state_dict``, ``load_state_dict`` as the sampler;
-    ``fields`` as :class:`TokpackDataset`."""
+    ``fields`` and ``sources`` as :class:`TokpackDataset`."""
 
     def __init__(self, path, seq_len: Optional[int], plan=None, overlays: Sequence = (),
                  pad_id: Optional[int] = None, mask_document_boundaries: bool = False,
                  tail: str = "drop", seed: int = 0, world_size: Optional[int] = None,
                  rank: Optional[int] = None, drop_last: bool = True, batch_size: int = 1,
-                 return_index: bool = False, fields: Optional[Sequence[str]] = None) -> None:
+                 return_index: bool = False, fields: Optional[Sequence[str]] = None,
+                 sources=None) -> None:
         self._view = _View(path, seq_len, plan, overlays, pad_id, mask_document_boundaries, tail,
-                           fields)
+                           fields, sources)
         self.return_index = bool(return_index)
         self.world_size, self.rank = _dist_defaults(world_size, rank)
         self.seed = seed

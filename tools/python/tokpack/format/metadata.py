@@ -48,6 +48,11 @@ FILE_PLAN = "plan"
 FILE_OVERLAY = "overlay"
 #: Optional string keys of the key table; absent and null both mean "not known".
 STRING_KEYS = ("tokenizer", "writer")
+#: The ``sources`` key (5.4, version 1.3): 1 to 65,536 names, each 1 to 256 bytes
+#: of UTF-8, no two equal.
+SOURCES_KEY = "sources"
+MAX_SOURCES = 65536
+MAX_SOURCE_NAME_BYTES = 256
 #: The largest finite double has 309 integer digits; any integer with more overflows.
 _MAX_FINITE_DIGITS = 309
 #: Integers in [_INT_MIN, _INT_END) are given exactly, others as doubles (5.4).
@@ -239,6 +244,37 @@ def check_known_keys(meta: Dict[str, Any], bad) -> None:
                if meta[FILE_KEY] == FILE_OVERLAY else "")
         )
     check_key_table(meta, bad, vocab_required=True)
+    check_sources(meta, bad)
+
+
+def check_sources(meta: Dict[str, Any], bad) -> None:
+    """5.4's ``sources`` key (dataset files, version 1.3): absent or null ("not
+    known", like every optional key), else an array of 1 to 65,536 strings, each
+    non-empty and at most 256 bytes of UTF-8, no two equal (compared after
+    unescaping, as Python strings: no Unicode normalisation). Whether it goes with a
+    DOC_SOURCES section is 6.1 step 13, checked by the dataset reader."""
+    names = meta.get(SOURCES_KEY)
+    if names is None:
+        return
+    if not isinstance(names, list):
+        raise bad(f"'sources' is {_shown(names)}, not an array of source names")
+    if not 1 <= len(names) <= MAX_SOURCES:
+        raise bad(f"'sources' holds {len(names)} names, not 1 to {MAX_SOURCES}")
+    seen = {}
+    for k, name in enumerate(names):
+        if not isinstance(name, str):
+            raise bad(f"sources[{k}] is {_shown(name)}, not a string")
+        # A lone surrogate is refused later with the other strings (5.4); count
+        # its bytes as UTF-8 would if it were allowed.
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if not 1 <= size <= MAX_SOURCE_NAME_BYTES:
+            raise bad(
+                f"sources[{k}] is {size} bytes of UTF-8, not 1 to "
+                f"{MAX_SOURCE_NAME_BYTES}"
+            )
+        if name in seen:
+            raise bad(f"sources[{k}] {_shown(name)} is also sources[{seen[name]}]")
+        seen[name] = k
 
 
 def check_key_table(meta: Dict[str, Any], bad, vocab_required: bool) -> None:

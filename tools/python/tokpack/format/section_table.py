@@ -1,6 +1,10 @@
 """The section table: 64 bytes per entry at ``table_offset`` (spec section 4),
 and the open-time checks on it (spec 6.1 steps 3 to 8, and step 1 of 11.4 and of
-13.2 for plan and overlay files)."""
+13.2 for plan and overlay files).
+
+A dataset file's known kinds are 1 to 4 and, since version 1.3, 11 (DOC_SOURCES,
+spec 5.5). Plan and overlay files have their own sets (11, 13), in which kind 11 is
+unknown like any other kind they do not name."""
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -36,6 +40,7 @@ KIND_PLAN_SEGMENTS = 7
 KIND_INS_OFFSETS = 8
 KIND_INS_TOKENS = 9
 KIND_INS_FLAGS = 10
+KIND_DOC_SOURCES = 11
 
 
 @dataclass(frozen=True)
@@ -46,12 +51,14 @@ class KindRule:
     dtypes: frozenset
 
 
-#: The kinds this reader knows in a dataset file (version 1.0 and 1.1 alike).
+#: The kinds this reader knows in a dataset file: 1 to 4 (version 1.0) and 11
+#: (DOC_SOURCES, version 1.3: dtype u16 only).
 KNOWN_KINDS: Dict[int, KindRule] = {
     KIND_TOKENS: KindRule("tokens", frozenset({1, 2, 3})),
     KIND_DOC_OFFSETS: KindRule("doc_offsets", frozenset({4})),
     KIND_LOSS_MASK: KindRule("loss_mask", frozenset({1})),
     KIND_METADATA: KindRule("metadata", frozenset({0})),
+    KIND_DOC_SOURCES: KindRule("doc_sources", frozenset({2})),
 }
 #: The kinds of a plan file (section 11): METADATA and the two plan sections.
 PLAN_KINDS: Dict[int, KindRule] = {

@@ -433,8 +433,7 @@ impl<D: AsRef<[u8]>> Dataset<D> {
         .expect("can't fail: alignment checked at open")
     }
 
-    /// The token range of document `i`.
-    pub fn document_range(&self, i: u64) -> Result<Range<u64>> {
+    fn check_document(&self, i: u64) -> Result<()> {
         let n = self.num_documents();
         if i >= n {
             return Err(Error::IndexOutOfRange {
@@ -443,6 +442,12 @@ impl<D: AsRef<[u8]>> Dataset<D> {
                 len: n,
             });
         }
+        Ok(())
+    }
+
+    /// The token range of document `i`.
+    pub fn document_range(&self, i: u64) -> Result<Range<u64>> {
+        self.check_document(i)?;
         let r = doc_offsets::document_range(
             self.doc_offsets(),
             i as usize,
@@ -494,14 +499,7 @@ impl<D: AsRef<[u8]>> Dataset<D> {
     /// The source id of document `i`, checked against the names; `None` when the file has
     /// no source ids.
     pub fn document_source(&self, i: u64) -> Result<Option<u16>> {
-        let n = self.num_documents();
-        if i >= n {
-            return Err(Error::IndexOutOfRange {
-                what: "document",
-                index: i,
-                len: n,
-            });
-        }
+        self.check_document(i)?;
         let (Some(ids), Some(names), Some(e)) = (
             self.document_source_ids(),
             self.source_names(),

@@ -196,32 +196,10 @@ impl Remap {
 
     /// Writes `dataset` remapped into `writer`: every id mapped, masks and source ids kept.
     pub fn apply<D: AsRef<[u8]>>(&self, dataset: &Dataset<D>, writer: &mut Writer) -> Result<()> {
-        let mut ids = Vec::new();
-        let mut scratch = Vec::new();
-        let mut bits = Vec::new();
-        let mut mask = Vec::new();
-        for d in 0..dataset.num_documents() {
-            let doc = dataset.document_in(d, &mut scratch)?;
-            ids.clear();
-            ids.extend((0..doc.len()).map(|i| self.map(doc.get(i).expect("can't fail: i < len"))));
-            let m = if dataset.has_loss_mask() {
-                bits.resize(doc.len(), 0);
-                dataset.loss_mask_into(dataset.document_range(d)?.start, &mut bits)?;
-                mask.clear();
-                mask.extend(bits.iter().map(|&b| b == 1));
-                Some(mask.as_slice())
-            } else {
-                None
-            };
-            // Source ids carry over, by name.
-            match dataset.document_source_name(d)? {
-                Some(name) => {
-                    let id = writer.source_id(name)?;
-                    writer.push_sourced_document(id, &ids, m)?;
-                }
-                None => writer.push_document(&ids, m)?,
+        crate::write::copy_documents(dataset, writer, |ids| {
+            for t in ids {
+                *t = self.map(*t);
             }
-        }
-        Ok(())
+        })
     }
 }

@@ -762,13 +762,25 @@ pub fn rewrite<D: AsRef<[u8]>>(
         compression,
     };
     let mut w = Writer::create(path, options)?;
-    let mut ids = Vec::new();
-    let mut bits = Vec::new();
-    let mut mask = Vec::new();
+    copy_documents(dataset, &mut w, |_| {})?;
+    w.finish()
+}
+
+/// Pushes every document of `dataset` into `writer` with its loss mask and its source (by
+/// name), after `transform` has had its token ids.
+pub(crate) fn copy_documents<D: AsRef<[u8]>>(
+    dataset: &crate::Dataset<D>,
+    writer: &mut Writer,
+    mut transform: impl FnMut(&mut [u32]),
+) -> Result<()> {
+    let (mut scratch, mut ids, mut bits, mut mask) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for d in 0..dataset.num_documents() {
-        let doc = dataset.document_in(d, &mut ids)?.to_vec_u32();
+        ids.clear();
+        dataset.document_in(d, &mut scratch)?.extend_u32(&mut ids);
+        transform(&mut ids);
         let m = if dataset.has_loss_mask() {
-            bits.resize(doc.len(), 0);
+            bits.resize(ids.len(), 0);
             dataset.loss_mask_into(dataset.document_range(d)?.start, &mut bits)?;
             mask.clear();
             mask.extend(bits.iter().map(|&b| b == 1));
@@ -776,10 +788,13 @@ pub fn rewrite<D: AsRef<[u8]>>(
         } else {
             None
         };
-        match dataset.document_source(d)? {
-            Some(id) => w.push_sourced_document(id, &doc, m)?,
-            None => w.push_document(&doc, m)?,
+        match dataset.document_source_name(d)? {
+            Some(name) => {
+                let id = writer.source_id(name)?;
+                writer.push_sourced_document(id, &ids, m)?;
+            }
+            None => writer.push_document(&ids, m)?,
         }
     }
-    w.finish()
+    Ok(())
 }

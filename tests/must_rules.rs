@@ -381,6 +381,16 @@ fn must_refuse_zstd_codec_on_offsets() {
 }
 
 #[test]
+fn must_refuse_zstd_two_frames() {
+    expect("zstd_two_frames", ErrorCode::BadBlock);
+}
+
+#[test]
+fn must_refuse_zstd_skippable_frame() {
+    expect("zstd_skippable_frame", ErrorCode::BadBlock);
+}
+
+#[test]
 fn every_catalogue_case_has_a_named_test() {
     let named = include_str!("must_rules.rs");
     for c in invalid_cases() {

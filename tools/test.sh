@@ -3,7 +3,7 @@
 # and the Python reader (golden vectors, agreement with the Rust CLI, corruption).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c "import numpy, pytest" 2>/dev/null || python3 -m pip install --quiet numpy pytest
+python3 -c "import numpy, pytest, zstandard" 2>/dev/null || python3 -m pip install --quiet numpy pytest zstandard
 # PyTorch for the trainer-integration tests (CPU is enough; PyPI's wheel is large, ~1 min).
 python3 -c "import torch" 2>/dev/null || python3 -m pip install --quiet torch
 cargo test --release

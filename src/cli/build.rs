@@ -96,7 +96,7 @@ pub struct BuildArgs {
     /// blocks a read touches).
     #[arg(long, value_name = "zstd[:LEVEL]")]
     compress: Option<String>,
-    /// With --compress: tokens per block (default 16384).
+    /// With --compress: tokens per block (default 4096).
     #[arg(long, requires = "compress")]
     block_tokens: Option<u32>,
 }

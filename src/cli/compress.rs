@@ -33,7 +33,7 @@ pub struct CompressArgs {
     /// zstd level (1 fastest .. 22 smallest).
     #[arg(long, default_value_t = 3)]
     level: i32,
-    /// Tokens per block: the unit a read decompresses (default 16384).
+    /// Tokens per block: the unit a read decompresses (default 4096).
     #[arg(long)]
     block_tokens: Option<u32>,
     /// Skip fsync.

@@ -525,11 +525,14 @@ pub fn valid_cases() -> Vec<ValidCase> {
     let body = zstd_body(ids.as_bytes(), 2, 6, bare_frame, |_| {});
     let mut tokens = RawSection::new(1, 2, 12, body);
     tokens.codec = 1;
-    let bytes = build_raw(&[
-        tokens,
-        RawSection::offsets(&[0, 5, 12]),
-        RawSection::metadata(r#"{"vocab_size":1000}"#),
-    ]);
+    let bytes = edit_header(
+        build_raw(&[
+            tokens,
+            RawSection::offsets(&[0, 5, 12]),
+            RawSection::metadata(r#"{"vocab_size":1000}"#),
+        ]),
+        |h| h.minor = U16::new(4),
+    );
     let docs: Vec<Doc> = vec![
         (ids[..5].iter().map(|&t| u32::from(t)).collect(), None),
         (ids[5..].iter().map(|&t| u32::from(t)).collect(), None),
@@ -542,7 +545,7 @@ pub fn valid_cases() -> Vec<ValidCase> {
         *b"tokpack-vectors!",
     );
     expected["metadata"] = json!({"vocab_size": 1000});
-    expected["version"] = json!([1, 0]);
+    expected["version"] = json!([1, 4]);
     cases.push(ValidCase {
         name: "zstd_hand_made",
         bytes,
@@ -1269,6 +1272,46 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
             &|k, f: Vec<u8>| {
                 if k == 1 {
                     zstd::bulk::compress(ids[5..9].as_bytes(), 3).expect("zstd")
+                } else {
+                    f
+                }
+            },
+            &keep,
+            META,
+        ),
+    ));
+    v.push(case(
+        "zstd_two_frames",
+        "bad_block",
+        "verify",
+        "block 1 is two zstd frames (its tokens split in two)",
+        zfile(
+            5,
+            &|k, f: Vec<u8>| {
+                if k == 1 {
+                    let mut two = zstd::bulk::compress(ids[5..7].as_bytes(), 3).expect("zstd");
+                    two.extend(zstd::bulk::compress(ids[7..10].as_bytes(), 3).expect("zstd"));
+                    two
+                } else {
+                    f
+                }
+            },
+            &keep,
+            META,
+        ),
+    ));
+    v.push(case(
+        "zstd_skippable_frame",
+        "bad_block",
+        "verify",
+        "block 2 starts with a skippable frame",
+        zfile(
+            5,
+            &|k, f: Vec<u8>| {
+                if k == 2 {
+                    let mut g = vec![0x50, 0x2A, 0x4D, 0x18, 2, 0, 0, 0, 7, 7];
+                    g.extend(f);
+                    g
                 } else {
                     f
                 }

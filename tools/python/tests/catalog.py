@@ -201,6 +201,261 @@ def source_files():
     return invalid, valid
 
 
+def _zstd(block_tokens=3, edit=None, frames=None, frame=None, head_word=0, sections=None,
+          minor=4, **section_kwargs):
+    """DOCS (6 u16 tokens) with TOKENS as zstd blocks (5.6): ``frames`` replaces the
+    frames (offsets follow their lengths), ``frame(bytes)`` makes each one; ``edit``
+    changes the sections after (TOKENS is ``s[0]``)."""
+    from spec_writer import compress_sections
+
+    s = compress_sections(_sections(**section_kwargs) if sections is None else sections,
+                          block_tokens, frames=frames, frame=frame, head_word=head_word)
+    if edit is not None:
+        edit(s)
+    return write(s, minor=minor)
+
+
+def _head(block_tokens=None, offsets=None, length=None, count=None, tail=b""):
+    """Edit TOKENS (``s[0]``, codec 1): its ``block_tokens``, its block offsets (a list
+    written from byte 8), its ``length`` field, its ``count``; ``tail`` appended."""
+    def fn(s):
+        body = bytearray(s[0].body)
+        if block_tokens is not None:
+            body[0:4] = block_tokens.to_bytes(4, "little")
+        if offsets is not None:
+            raw = np.asarray(offsets, "<u8").tobytes()
+            body[8 : 8 + len(raw)] = raw
+        body += tail
+        s[0].body = bytes(body)
+        if length is not None:
+            s[0].length = length
+        if count is not None:
+            s[0].count = count
+    return fn
+
+
+def _tokens_u16(values):
+    return np.asarray(values, "<u2").tobytes()
+
+
+#: The frames of DOCS in blocks of 3 tokens: [1, 2, 3] and [4, 5, 250].
+BLOCKS_OF_3 = [_tokens_u16([1, 2, 3]), _tokens_u16([4, 5, 250])]
+
+
+def zstd_files():
+    """(name, bytes, code, stage) for compressed tokens (codec 1, zstd blocks, 5.6;
+    version 1.4): the rules of 5.6 at open (6.1 steps 6, 8, 10), in verify (6.2
+    step 4) and their order against the neighbouring steps; code None for files a
+    reader must accept. Frames come from ``zstandard`` or are written by hand from
+    RFC 8878 (``raw_frame``: raw blocks, no content size, no checksum)."""
+    from spec_writer import raw_frame, zstd_frame
+
+    f0, f1 = (zstd_frame(b) for b in BLOCKS_OF_3)
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    bad_checksum = bytearray(zstd_frame(BLOCKS_OF_3[1], checksum=True))
+    bad_checksum[-1] ^= 0xFF
+    garbage_sum = bytearray(zstd_frame(BLOCKS_OF_3[1]))
+    garbage_sum[-3] ^= 0xFF  # inside the compressed block or checksum
+
+    def with_dict_id(frame: bytes) -> bytes:
+        out = bytearray(frame)
+        out[4] |= 1  # Dictionary_ID_Flag: one byte after the window descriptor
+        return bytes(out[:6]) + b"\x07" + bytes(out[6:])
+
+    valid = [
+        ("zstd_blocks_of_1", _zstd(1)),
+        ("zstd_blocks_of_2", _zstd(2)),
+        ("zstd_blocks_of_4_last_short", _zstd(4)),
+        ("zstd_blocks_of_6_one_block", _zstd(6)),
+        ("zstd_block_larger_than_the_file", _zstd(1000)),
+        ("zstd_block_tokens_2_24", _zstd(2**24)),
+        # 5.6: readers rely on neither the content size nor the checksum.
+        ("zstd_no_content_size_no_checksum",
+         _zstd(frame=lambda b: zstd_frame(b, content_size=False, checksum=False))),
+        ("zstd_hand_made_raw_blocks", _zstd(frame=raw_frame)),
+        ("zstd_hand_made_single_segment",
+         _zstd(frame=lambda b: raw_frame(b, content_size=len(b), single_segment=True))),
+        ("zstd_hand_made_window_2_31",
+         _zstd(frame=lambda b: raw_frame(b, window_descriptor=21 << 3))),
+        ("zstd_level_19", _zstd(2, frame=lambda b: zstd_frame(b, level=19))),
+        ("zstd_head_word_ignored", _zstd(head_word=0xFFFFFFFF)),
+        # Any minor version is accepted (6.1 step 1), though a writer writes 1.4.
+        ("zstd_minor_0", _zstd(minor=0)),
+        ("zstd_no_tokens", write(_zstd_sections_empty(), minor=4)),
+        ("zstd_with_sources", _zstd(sections=_sourced())),
+        ("zstd_unknown_optional_section", _zstd(edit=lambda s: s.insert(
+            1, Section(0x80000001, 9, b"private", 7, codec=1, flags=0)))),
+        ("zstd_tokens_not_first", _zstd(edit=lambda s: s.insert(3, s.pop(0)))),
+        ("zstd_u8", _zstd(2, sections=dataset_sections([[1, 2, 3], [], [4, 5, 250]], 256, MASKS))),
+        ("zstd_u32", _zstd(2, sections=dataset_sections([[1, 2, 3], [], [4, 5, 70000]], 70001, MASKS))),
+        ("zstd_vocab_within_u16_of_u32", _zstd(2, sections=dataset_sections(
+            DOCS, 300, MASKS, token_dtype_code=3))),
+    ]
+    invalid = [
+        # -- 6.1 step 6: codec 1 on TOKENS only --------------------------------------
+        ("zstd_codec_2_on_tokens", _edit(_set(0, codec=2)), "unknown_codec", "open"),
+        ("zstd_codec_on_offsets", _edit(_set(1, codec=1)), "unknown_codec", "open"),
+        ("zstd_codec_on_mask", _edit(_set(2, codec=1)), "unknown_codec", "open"),
+        ("zstd_codec_on_metadata", _edit(_set(3, codec=1)), "unknown_codec", "open"),
+        ("zstd_codec_on_sources", _sourced_edit(lambda s: setattr(_src(s), "codec", 1)),
+         "unknown_codec", "open"),
+        ("zstd_tokens_dtype_u64", _zstd(edit=_set(0, dtype=4)), "bad_dtype", "open"),
+        ("zstd_codec_before_dtype", _zstd(edit=lambda s: (
+            _set(0, dtype=4)(s), _set(1, codec=1)(s))), "bad_dtype", "open"),
+        ("zstd_duplicate_tokens", _zstd(edit=lambda s: s.append(s[0])), "duplicate_section", "open"),
+        # -- 6.1 step 8: 5.6's length rule --------------------------------------------
+        ("zstd_head_short", _zstd(edit=_set(0, body=b"\3\0\0\0")), "section_length", "open"),
+        ("zstd_empty_section", _zstd(edit=_set(0, body=b"")), "section_length", "open"),
+        ("zstd_empty_section_no_tokens", write(_zstd_sections_empty(body=b""), minor=4),
+         "section_length", "open"),
+        ("zstd_offsets_do_not_fit", _zstd(6, edit=_head(block_tokens=1)), "section_length", "open"),
+        ("zstd_block_tokens_0", _zstd(edit=_head(block_tokens=0)), "bad_block", "open"),
+        ("zstd_count_huge", _zstd(edit=_set(0, count=2**64 - 1)), "section_length", "open"),
+        ("zstd_count_huge_blocks_of_1",
+         _zstd(edit=lambda s: (_head(block_tokens=1)(s), _set(0, count=2**64 - 1)(s))),
+         "section_length", "open"),
+        # Step 8 runs in table order: TOKENS's block_tokens 0 before a later section's
+        # length, a section's length before a later TOKENS's.
+        ("zstd_block_tokens_0_before_offsets_length", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), setattr(s[1], "count", 9))), "bad_block", "open"),
+        ("zstd_offsets_length_before_block_tokens_0", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), setattr(s[1], "count", 9), s.insert(2, s.pop(0)))),
+         "section_length", "open"),
+        ("zstd_too_large_block_tokens_and_short", _zstd(edit=lambda s: (
+            _head(block_tokens=2**24 + 1)(s), setattr(s[0], "body", s[0].body[:20]))),
+         "section_length", "open"),
+        ("zstd_section_length_before_count_mismatch", _zstd(6, edit=lambda s: (
+            _head(block_tokens=1)(s), setattr(s[2], "count", 5))), "section_length", "open"),
+        ("zstd_block_tokens_0_before_mask_count", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), _set(2, count=5)(s))), "bad_block", "open"),
+        ("zstd_block_tokens_0_before_doc_offsets", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), _offsets([1, 3, 3, 6])(s))), "bad_block", "open"),
+        ("zstd_short_before_doc_offsets", _zstd(6, edit=lambda s: (
+            _head(block_tokens=1)(s), _offsets([1, 3, 3, 6])(s))), "section_length", "open"),
+        ("zstd_head_short_before_mask_count", _zstd(edit=lambda s: (
+            _set(0, body=b"\3\0\0\0")(s), _set(2, count=5)(s))), "section_length", "open"),
+        # -- 6.1 step 9 before step 10 --------------------------------------------------
+        ("zstd_mask_count", _zstd(edit=_set(2, count=5)), "count_mismatch", "open"),
+        ("zstd_count_mismatch_before_bad_block", _zstd(edit=lambda s: (
+            _head(block_tokens=2**24 + 1)(s), setattr(s[2], "count", 5))), "count_mismatch", "open"),
+        # -- 6.1 step 10: the ends of DOC_OFFSETS, then the block head ----------------
+        ("zstd_block_tokens_2_24_plus_1", _zstd(edit=_head(block_tokens=2**24 + 1)), "bad_block", "open"),
+        ("zstd_block_tokens_max_u32", _zstd(edit=_head(block_tokens=2**32 - 1)), "bad_block", "open"),
+        ("zstd_first_offset_wrong", _zstd(edit=_head(offsets=[33])), "bad_block", "open"),
+        ("zstd_first_offset_0", _zstd(edit=_head(offsets=[0])), "bad_block", "open"),
+        ("zstd_last_offset_short", _zstd(edit=lambda s: _head(
+            offsets=[32, 32 + len(f0), len(s[0].body) - 1])(s)), "bad_block", "open"),
+        ("zstd_last_offset_past_the_section", _zstd(edit=lambda s: _head(
+            offsets=[32, 32 + len(f0), len(s[0].body) + 1])(s)), "bad_block", "open"),
+        ("zstd_bytes_after_the_last_frame", _zstd(edit=_head(tail=b"\0")), "bad_block", "open"),
+        ("zstd_no_tokens_offset_wrong", write(_zstd_sections_empty(
+            body=(1).to_bytes(4, "little") + bytes(4) + (17).to_bytes(8, "little") + b"\0"),
+            minor=4), "bad_block", "open"),
+        ("zstd_doc_offsets_before_block_head", _zstd(edit=lambda s: (
+            _head(block_tokens=2**24 + 1)(s), _offsets([0, 3, 3, 7])(s))), "bad_doc_offsets", "open"),
+        # -- after step 10: steps 11 to 13 ----------------------------------------------
+        ("zstd_bad_block_before_mask_padding", _zstd(edit=lambda s: (
+            _head(offsets=[33])(s), setattr(s[2], "body", b"\xff"))), "bad_block", "open"),
+        ("zstd_mask_padding", _zstd(edit=lambda s: setattr(s[2], "body", b"\xff")),
+         "mask_padding", "open"),
+        ("zstd_bad_block_before_bad_metadata", _zstd(edit=lambda s: (
+            _head(offsets=[33])(s), setattr(s[3], "body", b"{"), setattr(s[3], "count", 1))),
+         "bad_block", "open"),
+        ("zstd_vocab_dtype", _zstd(2, sections=dataset_sections(DOCS, 300, MASKS, token_dtype_code=1)),
+         "vocab_dtype", "open"),
+        # -- 6.2: CRC and padding first, then the offsets, then the blocks --------------
+        ("zstd_section_checksum", _zstd(edit=lambda s: setattr(s[0], "crc32", 0)),
+         "section_checksum", "verify"),
+        ("zstd_frame_flipped_crc_kept", _zstd(edit=lambda s: (
+            setattr(s[0], "crc32", zlib_crc(s[0].body)),
+            setattr(s[0], "body", flip(s[0].body, 40)))), "section_checksum", "verify"),
+        ("zstd_doc_offsets_decreasing_before_bad_block", _zstd(frames=[f0, b"junk"], edit=lambda s: (
+            _offsets([0, 4, 3, 6])(s))), "bad_doc_offsets", "verify"),
+        ("zstd_offsets_decreasing", _zstd(1, edit=lambda s: _swap_offsets(s, 2)),
+         "bad_block", "verify"),
+        ("zstd_offsets_decreasing_before_frame", _zstd(1, frames=None, edit=lambda s: (
+            _swap_offsets(s, 4), _garble_frame(s, 0))), "bad_block", "verify"),
+        ("zstd_frame_garbage", _zstd(frames=[f0, b"not a zstd frame"]), "bad_block", "verify"),
+        ("zstd_frame_empty", _zstd(frames=[f0, b""]), "bad_block", "verify"),
+        ("zstd_frame_truncated", _zstd(frames=[f0, f1[:-1]]), "bad_block", "verify"),
+        ("zstd_frame_too_long", _zstd(frames=[zstd_frame(BLOCKS_OF_3[0] + b"\0\0"), f1]),
+         "bad_block", "verify"),
+        ("zstd_frame_too_short", _zstd(frames=[f0, zstd_frame(BLOCKS_OF_3[1][:4])]),
+         "bad_block", "verify"),
+        ("zstd_frame_too_long_no_size", _zstd(frames=[f0, raw_frame(BLOCKS_OF_3[1] + b"\0\0")]),
+         "bad_block", "verify"),
+        ("zstd_frame_too_short_no_size", _zstd(frames=[f0, raw_frame(BLOCKS_OF_3[1][:5])]),
+         "bad_block", "verify"),
+        ("zstd_frame_states_a_huge_size", _zstd(frames=[f0, raw_frame(
+            BLOCKS_OF_3[1], content_size=2**62)]), "bad_block", "verify"),
+        ("zstd_frame_states_a_wrong_size", _zstd(frames=[f0, raw_frame(
+            BLOCKS_OF_3[1], content_size=4)]), "bad_block", "verify"),
+        ("zstd_frame_states_size_0", _zstd(frames=[f0, raw_frame(b"", content_size=0)]),
+         "bad_block", "verify"),
+        ("zstd_frame_byte_after", _zstd(frames=[f0, f1 + b"\0"]), "bad_block", "verify"),
+        ("zstd_frame_checksum_wrong", _zstd(frames=[f0, bytes(bad_checksum)]), "bad_block", "verify"),
+        ("zstd_frame_garbled", _zstd(frames=[f0, bytes(garbage_sum)]), "bad_block", "verify"),
+        ("zstd_frame_needs_a_dictionary", _zstd(frames=[f0, with_dict_id(raw_frame(BLOCKS_OF_3[1]))]),
+         "bad_block", "verify"),
+        ("zstd_skippable_frame_only", _zstd(frames=[f0, skippable]), "bad_block", "verify"),
+        # 5.6: each block is one zstd frame: two frames, or a skippable frame beside
+        # the frame, in one block's bytes are not one frame.
+        ("zstd_two_frames_in_one_block", _zstd(frames=[f0, zstd_frame(BLOCKS_OF_3[1][:2])
+                                                        + zstd_frame(BLOCKS_OF_3[1][2:])]),
+         "bad_block", "verify"),
+        ("zstd_skippable_frame_before", _zstd(frames=[f0, skippable + f1]), "bad_block", "verify"),
+        ("zstd_skippable_frame_after", _zstd(frames=[f0, f1 + skippable]), "bad_block", "verify"),
+        # 6.2 step 4: every block before any token's range; then token positions in
+        # the decompressed stream.
+        ("zstd_bad_block_before_token_out_of_range", _zstd(
+            frames=[zstd_frame(_tokens_u16([1, 2, 300])), b"junk"]), "bad_block", "verify"),
+        ("zstd_token_out_of_range", _zstd(frames=[f0, zstd_frame(_tokens_u16([4, 5, 300]))]),
+         "token_out_of_range", "verify"),
+        ("zstd_bad_block_before_bad_source", _zstd(sections=_sourced(ids=[1, 0, 2]), frames=[f0, b"junk"]),
+         "bad_block", "verify"),
+    ]
+    return invalid, valid
+
+
+def _zstd_sections_empty(body=None):
+    """A dataset of no documents (count 0) with codec-1 TOKENS: the head and one
+    block offset (16 bytes) unless ``body`` is given."""
+    s = dataset_sections([], 300)
+    if body is None:
+        body = (16384).to_bytes(4, "little") + bytes(4) + (16).to_bytes(8, "little")
+    s[0] = Section(1, 2, body, 0, codec=1)
+    return s
+
+
+def _swap_offsets(s, k):
+    """Make ``block_offsets[k]`` larger than ``block_offsets[k + 1]`` (both inside)."""
+    body = bytearray(s[0].body)
+    at = 8 + 8 * k
+    nxt = int.from_bytes(body[at + 8 : at + 16], "little")
+    body[at : at + 8] = (nxt + 1).to_bytes(8, "little")
+    s[0].body = bytes(body)
+
+
+def _garble_frame(s, k):
+    """Overwrite frame ``k``'s magic number."""
+    body = bytearray(s[0].body)
+    at = int.from_bytes(body[8 + 8 * k : 16 + 8 * k], "little")
+    body[at : at + 4] = b"JUNK"
+    s[0].body = bytes(body)
+
+
+def zlib_crc(data: bytes) -> int:
+    import zlib
+
+    return zlib.crc32(data)
+
+
+def flip(data: bytes, at: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= 0xFF
+    return bytes(out)
+
+
 def json_names(n: int) -> bytes:
     return ("[" + ", ".join(f'"s{k}"' for k in range(n)) + "]").encode()
 
@@ -387,6 +642,7 @@ def invalid_files():
     for name, meta in bad_metadata.items():
         cases.append((f"metadata_{name}", _meta(meta), "bad_metadata", "open"))
     cases += source_files()[0]
+    cases += zstd_files()[0]
     return cases
 
 
@@ -474,4 +730,4 @@ def valid_files():
             Section(0x80000002, 4, b"abc", 2**64 - 1, codec=255, flags=0)))),
         ("unknown_optional_kind_0", _edit(lambda s: s.insert(0, Section(0, 0, b"", 0, flags=0)))),
         ("unknown_optional_kind_6", _edit(lambda s: s.append(Section(6, 1, b"x" * 5000, 1, flags=0)))),
-    ] + source_files()[1]
+    ] + source_files()[1] + zstd_files()[1]

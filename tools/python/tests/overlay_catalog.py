@@ -116,7 +116,7 @@ def valid_overlays():
         ("sections_not_flagged_required", made(edit=lambda s: [setattr(x, "flags", 0) for x in s])),
         ("unknown_optional_sections", made(edit=lambda s: (
             s.insert(1, Section(0x80000001, 9, b"private", 7, codec=3, flags=0xFFFE)),
-            s.append(Section(11, 0, b"x" * 5000, 1, flags=0))))),
+            s.append(Section(12, 0, b"x" * 5000, 1, flags=0))))),
         ("sections_reordered", made(edit=lambda s: s.reverse())),
         ("writer_null", made(meta=overlay_metadata(info(), writer=None))),
         ("no_writer", raw_meta(_json())),
@@ -146,7 +146,16 @@ def invalid_overlays():
             Section(7, 4, b"", 0, flags=0))), "bad_overlay", "open"),
         ("unknown_required_private", made(edit=lambda s: s.append(Section(0x80000000, 0, b"x", 1))),
          "unknown_required_section", "open"),
+        # Version 1.3, clarified in 1.4: kind 11 (DOC_SOURCES) MUST NOT appear in an
+        # overlay file (13), whatever its flags.
         ("unknown_required_kind_11", made(edit=lambda s: s.insert(0, Section(11, 0, b"x", 1))),
+         "bad_overlay", "open"),
+        ("holds_doc_sources_optional", made(edit=lambda s: s.append(
+            Section(11, 2, b"\0\0", 1, flags=0))), "bad_overlay", "open"),
+        ("unknown_required_before_doc_sources", made(edit=lambda s: (
+            s.insert(0, Section(0x80000000, 0, b"x", 1)),
+            s.append(Section(11, 2, b"\0\0", 1, flags=0)))), "unknown_required_section", "open"),
+        ("unknown_required_kind_12", made(edit=lambda s: s.append(Section(12, 0, b"x", 1))),
          "unknown_required_section", "open"),
         ("unknown_required_before_forbidden", made(edit=lambda s: (
             s.insert(0, Section(0x80000000, 0, b"x", 1)), _dataset_section(1)(s))),

@@ -71,6 +71,12 @@ def contiguous(tail="drop", rows=None, sections_edit=None, **kwargs) -> bytes:
     return write_plan(sections)
 
 
+def _contiguous_keys(**changes) -> bytes:
+    """The contiguous drop plan of one row with ``changes`` to its ``"plan"`` object."""
+    return write_plan(plan_sections(dict(info("contiguous", rows=1, tokens=4, tail="drop"),
+                                         **changes)))
+
+
 def meta_of(plan: dict, **top) -> bytes:
     return plan_metadata(plan, **top)
 
@@ -170,10 +176,6 @@ def valid_plans():
         ("tokenizer_list", made(bfd(meta=meta_of(with_plan(), tokenizer=["t"])))),
         ("bos_id_string", made(bfd(meta=meta_of(with_plan(), bos_id="1")))),
         ("writer_null", made(bfd(meta=meta_of(with_plan(), writer=None)))),
-        # Version 1.3: kind 11 (DOC_SOURCES) is a dataset kind; in a plan file it
-        # follows the unknown kind rule (11: only kinds 1, 2, 3 are refused).
-        ("doc_sources_section_optional", made(bfd(), lambda s: s.append(
-            Section(11, 2, b"\0\0", 1, flags=0)))),
         # 11.1: `sources` and `mixture` are informative, not checked against anything.
         ("sources_and_mixture_keys", made(bfd(plan=with_plan(
             sources=["web", "code"], mixture={"seed": 1, "tokens_requested": 8, "sources": {
@@ -214,8 +216,20 @@ def invalid_plans():
          "unknown_required_section", "open"),
         ("unknown_required_kind_0", made(bfd(), lambda s: s.append(Section(0, 0, b"x", 1))),
          "unknown_required_section", "open"),
-        ("unknown_required_kind_11", made(bfd(), lambda s: s.append(Section(11, 2, b"\0\0", 1))),
-         "unknown_required_section", "open"),
+        # Version 1.3, clarified in 1.4: kind 11 (DOC_SOURCES) is a dataset kind,
+        # refused in a plan file whatever its flags (11, 11.4 step 1).
+        ("doc_sources_section_required", made(bfd(), lambda s: s.append(Section(11, 2, b"\0\0", 1))),
+         "bad_plan", "open"),
+        ("doc_sources_section_optional", made(bfd(), lambda s: s.append(
+            Section(11, 2, b"\0\0", 1, flags=0))), "bad_plan", "open"),
+        ("doc_sources_before_unknown_required", made(bfd(), lambda s: (
+            s.insert(1, Section(11, 2, b"\0\0", 1, flags=0)),
+            s.append(Section(0x80000000, 0, b"x", 1)))), "bad_plan", "open"),
+        ("unknown_required_before_doc_sources", made(bfd(), lambda s: (
+            s.insert(1, Section(0x80000000, 0, b"x", 1)),
+            s.append(Section(11, 2, b"\0\0", 1, flags=0)))), "unknown_required_section", "open"),
+        ("doc_sources_on_contiguous", contiguous(sections_edit=lambda s: s.append(
+            Section(11, 2, b"\0\0", 1, flags=0))), "bad_plan", "open"),
         ("metadata_codec_1", made(bfd(), _set(0, codec=1)), "unknown_codec", "open"),
         ("plan_rows_codec_1", made(bfd(), _set(1, codec=1)), "unknown_codec", "open"),
         ("metadata_dtype_u8", made(bfd(), _set(0, dtype=1)), "bad_dtype", "open"),
@@ -326,6 +340,17 @@ def invalid_plans():
             Section(6, 4, np.zeros(1, "<u8").tobytes(), 1))), "bad_plan", "open"),
         ("contiguous_with_plan_segments", contiguous(sections_edit=lambda s: s.append(
             Section(7, 4, b"", 0))), "bad_plan", "open"),
+        # 11.1 / 11.4 step 4 (clarified in 1.4): a contiguous plan has no `sources`
+        # key, whatever its value (a restricted contiguous view is never stored, 12.5).
+        ("contiguous_with_sources", _contiguous_keys(sources=["web"]), "bad_plan", "open"),
+        ("contiguous_with_sources_null", _contiguous_keys(sources=None), "bad_plan", "open"),
+        ("contiguous_with_sources_ill_typed", _contiguous_keys(sources=5), "bad_plan", "open"),
+        ("bad_metadata_before_contiguous_sources",
+         _contiguous_keys(sources=["web"], tail="keep"), "bad_metadata", "open"),
+        ("contiguous_sources_and_plan_rows", contiguous(sections_edit=lambda s: (
+            s.append(Section(6, 4, np.zeros(1, "<u8").tobytes(), 1)),
+            s.__setitem__(0, plan_sections(dict(info("contiguous", rows=1, tokens=4, tail="drop"),
+                                                sources=["web"]))[0]))), "bad_plan", "open"),
         ("contiguous_with_optional_plan_rows", contiguous(sections_edit=lambda s: s.append(
             Section(6, 4, np.zeros(1, "<u8").tobytes(), 1, flags=0))), "bad_plan", "open"),
         ("contiguous_drop_rows_2", contiguous("drop", rows=2), "bad_plan", "open"),

@@ -170,6 +170,94 @@ def refresh_checksums(data: bytes) -> bytes:
     return bytes(out)
 
 
+# -- compressed tokens (spec 5.6, version 1.4) ----------------------------------------
+
+CODEC_ZSTD = 1
+
+
+def zstd_frame(data: bytes, level: int = 3, content_size: bool = True,
+               checksum: bool = True) -> bytes:
+    """One zstd frame of ``data`` (the ``zstandard`` package), with or without the
+    content size in its header and zstd's content checksum."""
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=level, write_content_size=content_size,
+                                    write_checksum=checksum).compress(data)
+
+
+def raw_frame(data: bytes, window_descriptor: int = 0, content_size: Optional[int] = None,
+              single_segment: bool = False, checksum: Optional[int] = None,
+              block_size: int = 1 << 17) -> bytes:
+    """A zstd frame written by hand from RFC 8878: raw blocks (no compression), no
+    content size unless given (then in 8 bytes), no checksum unless given (4 bytes
+    appended). ``window_descriptor``: the byte after the frame header descriptor
+    (window size ``2**(10 + exponent) + mantissa...``); absent with
+    ``single_segment``, which needs ``content_size``."""
+    fhd = 0
+    if content_size is not None:
+        fhd |= 3 << 6  # 8-byte Frame_Content_Size
+    if single_segment:
+        fhd |= 1 << 5
+    if checksum is not None:
+        fhd |= 1 << 2
+    out = bytearray(b"\x28\xb5\x2f\xfd") + bytes([fhd])
+    if not single_segment:
+        out.append(window_descriptor)
+    if content_size is not None:
+        out += content_size.to_bytes(8, "little")
+    chunks = [data[i : i + block_size] for i in range(0, len(data), block_size)] or [b""]
+    for i, chunk in enumerate(chunks):
+        last = 1 if i == len(chunks) - 1 else 0
+        header = last | (0 << 1) | (len(chunk) << 3)  # Raw_Block
+        out += header.to_bytes(3, "little") + chunk
+    if checksum is not None:
+        out += checksum.to_bytes(4, "little")
+    return bytes(out)
+
+
+def zstd_body(tokens: np.ndarray, block_tokens: int, frames: Optional[Sequence[bytes]] = None,
+              frame=None, head_word: int = 0) -> bytes:
+    """The bytes of a TOKENS section with codec 1 (5.6): ``block_tokens``, a u32
+    (``head_word``, written as 0), ``block_offsets``, then one frame per block
+    (``frame(block_bytes) -> bytes``, default :func:`zstd_frame`), or ``frames`` as
+    given (offsets computed from their lengths)."""
+    data = np.ascontiguousarray(tokens).tobytes()
+    width = np.asarray(tokens).dtype.itemsize
+    n = len(tokens)
+    n_blocks = -(-n // block_tokens)
+    if frames is None:
+        make = zstd_frame if frame is None else frame
+        frames = [make(data[k * block_tokens * width : min((k + 1) * block_tokens, n) * width])
+                  for k in range(n_blocks)]
+    head = 8 + 8 * (len(frames) + 1)
+    offsets = np.cumsum([head] + [len(f) for f in frames]).astype("<u8")
+    return (block_tokens.to_bytes(4, "little") + head_word.to_bytes(4, "little")
+            + offsets.tobytes() + b"".join(frames))
+
+
+def compress_sections(sections: Sequence[Section], block_tokens: int, **body_kwargs) -> List[Section]:
+    """The same sections with TOKENS stored as zstd blocks (codec 1, 5.6)."""
+    out = []
+    for s in sections:
+        if s.kind == 1:
+            np_dtype = {1: "<u1", 2: "<u2", 3: "<u4"}[s.dtype]
+            tokens = np.frombuffer(s.body, dtype=np_dtype)
+            s = Section(1, s.dtype, zstd_body(tokens, block_tokens, **body_kwargs), s.count,
+                        codec=CODEC_ZSTD, flags=s.flags)
+        out.append(s)
+    return out
+
+
+def write_compressed(docs, vocab_size, block_tokens, masks=None, *, body_kwargs=None,
+                     sources=None, doc_sources=None, **write_kwargs) -> bytes:
+    """A dataset file with compressed tokens, written as version 1.4 (spec 8)."""
+    write_kwargs.setdefault("minor", 4)
+    sections = dataset_sections(docs, vocab_size, masks, sources=sources,
+                                doc_sources=doc_sources)
+    return write(compress_sections(sections, block_tokens, **(body_kwargs or {})),
+                 **write_kwargs)
+
+
 # -- plan files (spec section 11) ---------------------------------------------------
 
 KIND_PLAN_ROWS = 6

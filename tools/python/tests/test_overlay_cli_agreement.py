@@ -370,18 +370,10 @@ def cat_vectors():
 
 # -- the overlay catalogue, read by the CLI --------------------------------------------
 
-#: Kind 11 (DOC_SOURCES, version 1.3) in an overlay file: spec 13 forbids kinds 1, 2,
-#: 3, 6 and 7 (`bad_overlay`) and says "other kinds follow the unknown kind rule"
-#: (section 4: refused when flagged required, skipped otherwise). The CLI refuses
-#: kind 11 in an overlay file with `bad_overlay` whatever its flag (while in a plan
-#: file it follows the unknown kind rule, as 11 says).
-_KIND_11_IN_OVERLAY = (
-    "CLI refuses DOC_SOURCES (kind 11) in an overlay file with bad_overlay; spec 13 "
-    "forbids only kinds 1, 2, 3, 6, 7 and leaves the others to the unknown kind rule")
 #: Catalogue overlays the CLI does not refuse with the spec's code, with the reason.
-KNOWN_CLI_OVERLAY_DISAGREEMENTS = {"unknown_required_kind_11": _KIND_11_IN_OVERLAY}
+KNOWN_CLI_OVERLAY_DISAGREEMENTS = {}
 #: Valid catalogue overlays the CLI refuses, with the reason.
-KNOWN_CLI_VALID_OVERLAY_DISAGREEMENTS = {"unknown_optional_sections": _KIND_11_IN_OVERLAY}
+KNOWN_CLI_VALID_OVERLAY_DISAGREEMENTS = {}
 #: Row reads through an unverified overlay where the CLI does not report the spec's
 #: code (none at present).
 KNOWN_CLI_ROW_DISAGREEMENTS = {}

@@ -87,11 +87,12 @@ def test_document_indices():
 
 def test_every_error_code_is_known():
     # The table of 6.3: 27 codes in 1.0, bad_plan and wrong_dataset in 1.1, the
-    # overlay codes in 1.2, bad_source in 1.3 (after token_out_of_range).
-    assert len(set(tokpack.ERROR_CODES)) == len(tokpack.ERROR_CODES) == 33
-    assert tokpack.ERROR_CODES[-7:] == (
-        "token_out_of_range", "bad_source", "bad_plan", "wrong_dataset", "bad_overlay",
-        "wrong_view", "insertion_overlap")
+    # overlay codes in 1.2, bad_source in 1.3 (after token_out_of_range), bad_block
+    # in 1.4 (after bad_source).
+    assert len(set(tokpack.ERROR_CODES)) == len(tokpack.ERROR_CODES) == 34
+    assert tokpack.ERROR_CODES[-8:] == (
+        "token_out_of_range", "bad_source", "bad_block", "bad_plan", "wrong_dataset",
+        "bad_overlay", "wrong_view", "insertion_overlap")
     # Every code is in the table of spec 6.3, in the table's order (a later version
     # of the spec may add codes this reader does not know yet).
     import re
@@ -100,5 +101,8 @@ def test_every_error_code_is_known():
     table = spec.split("### 6.3 Error codes", 1)[1].split("## 7.", 1)[0]
     listed = re.findall(r"^\| `(\w+)` \|", table, re.M)
     assert [c for c in listed if c in tokpack.ERROR_CODES] == list(tokpack.ERROR_CODES)
+    # This reader implements version 1.4, whose table is exactly these codes.
+    assert "# tokpack file format, version 1.4" in spec
+    assert listed == list(tokpack.ERROR_CODES)
     with pytest.raises(ValueError):
         tokpack.TokpackError("no_such_code", "x")

@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+import shutil
 import socket
 
 import numpy as np
@@ -30,7 +31,18 @@ def built(tmp_path_factory):
     cli("build", str(DATA), "-o", str(d / "sh.manifest.json"), *args, "--shard-tokens", "4000")
     cli("pack", str(d / "sh.manifest.json"), "--seq-len", str(L), "--strategy", "bfd",
         "-o", str(d / "sh.bfd.tpk"))
+    if _has_zstandard():
+        # Compressed tokens (5.6): blocks of 100 tokens, rows of 64 cross them.
+        cli("compress", str(d / "one.tpk"), "-o", str(d / "one.z.tpk"), "--block-tokens", "100")
     return d
+
+
+def _has_zstandard():
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def loader(ds, **kw):
@@ -179,3 +191,42 @@ def test_distributed_gloo(built, tmp_path):
     assert not a & b and len(a) == len(b) == n // 2
     assert len(a | b) == 2 * (n // 2)
     assert got[1]["rows"] == RankOrder(n, 2**64 - 1, 2, 1, True).rows_of_epoch(1).tolist()
+
+
+@pytest.mark.skipif(not _has_zstandard(), reason="needs zstandard")
+@pytest.mark.parametrize("plan", [None, "sh.bfd.tpk"])
+def test_dataloader_two_workers_on_compressed_tokens(built, plan, tmp_path):
+    # Each worker opens the file itself and decompresses into its own block cache
+    # (zstd contexts made in the worker, never across fork).
+    path = built / "one.z.tpk"
+    if plan is not None:
+        # A copy of the manifest whose first shard is compressed (same dataset_id).
+        shutil.copytree(built, tmp_path / "m")
+        path = tmp_path / "m" / "sh.manifest.json"
+        first = tmp_path / "m" / json.loads(path.read_text())["shards"][0]["path"]
+        cli("compress", str(first), "-o", str(tmp_path / "tmp.tpk"), "--block-tokens", "50")
+        os.replace(tmp_path / "tmp.tpk", first)
+        assert tokpack.open(first).is_compressed
+    ds = TokpackDataset(path, L, plan=None if plan is None else built / plan, return_index=True)
+    ref_ds = tokpack.open(built / "one.tpk")
+    ref = tokpack.Rows(ref_ds, L) if plan is None else tokpack.Rows(
+        tokpack.open(path), plan=tokpack.open_plan(built / plan))
+    sampler = TokpackSampler(ds, seed=4, world_size=1, rank=0)
+    seen = []
+    for batch in loader(ds, batch_size=8, sampler=sampler, num_workers=2):
+        for b, i in enumerate(batch["index"].tolist()):
+            want = ref.row(i)
+            for k in ("input_ids", "labels", "position_ids", "loss_mask"):
+                assert batch[k][b].tolist() == want[k].tolist()
+        seen += batch["index"].tolist()
+    assert sorted(seen) == list(range(len(ds)))
+    it = TokpackIterableDataset(path, L, plan=None if plan is None else built / plan, seed=4,
+                                batch_size=4, return_index=True)
+    got = [i for b in loader(it, batch_size=4, num_workers=2) for i in b["index"].tolist()]
+    assert got == RankOrder(len(ds), 4).rows_of_epoch(0).tolist()
+    if plan is None:
+        i = seen[0]
+        want = json.loads(cli("row", str(path), "--seq-len", str(L), "--index", str(i),
+                              "--json").stdout)
+        for k in want:
+            assert ds[i][k].tolist() == want[k]

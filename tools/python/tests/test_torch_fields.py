@@ -14,7 +14,7 @@ from tokpack.torch import (  # noqa: E402
     TokpackDataset, TokpackIterableDataset, _ContiguousReader, _KEYS, collate,
 )
 from cli_tool import BINARY, REPO, cli  # noqa: E402
-from spec_writer import write_dataset  # noqa: E402
+from spec_writer import write_compressed, write_dataset  # noqa: E402
 
 L = 8
 SUBSETS = [None, ("input_ids", "labels"), ("labels",), ("loss_mask",),
@@ -42,7 +42,16 @@ def files(tmp_path_factory):
     # n - 1 a multiple of L: the drop and pad tails have the same rows.
     exact = [list(range(2 * L + 1))]
     (d / "exact.tpk").write_bytes(write_dataset(exact, 300))
+    # Compressed tokens (5.6): blocks of 1, 3 (rows cross blocks) and one block.
+    (d / "plain.z3.tpk").write_bytes(write_compressed(docs, 300, 3))
+    (d / "masked.z1.tpk").write_bytes(write_compressed(docs, 300, 1, masks))
+    (d / "masked.z1000.tpk").write_bytes(write_compressed(docs, 300, 1000, masks))
     return d
+
+
+#: Compressed files and the raw file holding the same dataset.
+RAW_OF = {"plain.z3.tpk": "plain.tpk", "masked.z1.tpk": "masked.tpk",
+          "masked.z1000.tpk": "masked.tpk"}
 
 
 def _same(got, ref, fields):
@@ -52,14 +61,16 @@ def _same(got, ref, fields):
         assert got[k].tolist() == ref[k].tolist(), k
 
 
-@pytest.mark.parametrize("name", ["plain.tpk", "masked.tpk", "exact.tpk"])
+@pytest.mark.parametrize("name", ["plain.tpk", "masked.tpk", "exact.tpk", *RAW_OF])
 @pytest.mark.parametrize("boundaries", [False, True])
 @pytest.mark.parametrize("tail", ["drop", "pad"])
 @pytest.mark.parametrize("fields", SUBSETS)
 def test_fast_path_equals_rows(files, name, boundaries, tail, fields):
     path = files / name
     ds = TokpackDataset(path, L, mask_document_boundaries=boundaries, tail=tail, fields=fields)
-    rows = tokpack.Rows(tokpack.open(path), L, tail=tail, mask_document_boundaries=boundaries)
+    # A compressed file's rows are the raw file's.
+    rows = tokpack.Rows(tokpack.open(files / RAW_OF.get(name, name)), L, tail=tail,
+                        mask_document_boundaries=boundaries)
     assert len(ds) == len(rows)
     ds[0]
     assert isinstance(ds._view._read.__self__, _ContiguousReader)

@@ -132,6 +132,51 @@ def test_invalid_vector(tpk):
     assert info.value.code == want["error"], f"{want['why']}: got {info.value}"
 
 
+@pytest.mark.parametrize("tpk", vector_files("invalid"))
+def test_invalid_vector_unverified_reads(tpk):
+    """Reading documents of an invalid file that opens: only TokpackError comes out,
+    and a bad compressed block (5.6) is ``bad_block`` when a read needs it, naming
+    the block."""
+    want = expectation(tpk)
+    if want["stage"] != "verify":
+        return
+    ds = tokpack.open(tpk)
+    codes = set()
+    for i in range(ds.num_documents):
+        try:
+            ds.document(i)
+            ds.loss_mask(i)
+        except tokpack.TokpackError as err:
+            codes.add(err.code)
+    if want["error"] == "bad_block":
+        assert codes == {"bad_block"}, (tpk.stem, codes)
+
+
+@pytest.mark.parametrize("tpk", vector_files("valid"))
+def test_valid_vector_rows_as_raw(tpk):
+    """Rows of every valid vector equal those of the same documents stored raw (the
+    compressed vectors of 1.4 included: 5.6, "everything else is unchanged")."""
+    from spec_writer import write_dataset
+
+    want = expectation(tpk)
+    ds = tokpack.open(tpk)
+    masks = want["loss_mask"]
+    names = want.get("document_sources")
+    raw = tokpack.Dataset.from_buffer(write_dataset(
+        want["documents"], want["vocab_size"], masks,
+        token_dtype_code={"u8": 1, "u16": 2, "u32": 3}[want["dtype"]],
+        metadata=want["metadata"], doc_sources=None if names is None else [
+            want["metadata"]["sources"].index(n) for n in names]))
+    for L in (1, 3, 16):
+        for boundaries in (False, True):
+            a = tokpack.Rows(raw, L, tail="pad", mask_document_boundaries=boundaries)
+            b = tokpack.Rows(ds, L, tail="pad", mask_document_boundaries=boundaries)
+            assert len(a) == len(b)
+            for i in range(len(a)):
+                for k, v in a.row(i).items():
+                    assert b.row(i)[k].tolist() == v.tolist(), (L, i, k)
+
+
 # -- plan vectors (section 10: plans/, plans_invalid/) ----------------------------------
 
 PLAN_STAGES = ("open", "verify", "bind", "verify_against")

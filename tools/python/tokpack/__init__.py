@@ -5,7 +5,9 @@ boundaries inside it, an optional loss mask and JSON metadata, each section on a
 page boundary so that it can be viewed as a typed array straight from a mapping.
 Since version 1.3 a dataset may name each document's source (spec 5.5); a view may
 be restricted to some sources (12.5), and a mixture plan (12.6) draws from them in
-chosen proportions.
+chosen proportions. Since version 1.4 the tokens may be stored as zstd blocks (spec
+5.6): the same API reads them, decompressing only the blocks a read touches (the
+``zstandard`` package is imported then; raw files need numpy only).
 A plan file (spec 11) cuts one dataset into training rows of L tokens (spec 12).
 An overlay file (spec 13) holds insertions: token spans that overwrite a view's rows
 at given positions; ``tokpack.placement`` places them as spec 14 says.

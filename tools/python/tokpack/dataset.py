@@ -7,9 +7,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .errors import TokpackError
-from .format import doc_offsets, doc_sources, loss_mask, metadata, tokens
+from .format import doc_offsets, doc_sources, loss_mask, metadata, tokens, zstd_blocks
 from .format.header import read_header
 from .format.section_table import (
+    CODEC_ZSTD,
     KIND_DOC_OFFSETS,
     KIND_DOC_SOURCES,
     KIND_LOSS_MASK,
@@ -28,18 +29,21 @@ class Dataset:
     """A tokpack file, opened and checked per spec 6.1.
 
     Build one with :func:`tokpack.open` (memory-mapped file) or
-    :meth:`Dataset.from_buffer` (any bytes). Token arrays are views over the
-    underlying bytes; nothing is copied at open.
+    :meth:`Dataset.from_buffer` (any bytes). Raw tokens (codec 0) are typed views
+    over the underlying bytes; nothing is copied at open. Compressed tokens (codec
+    1, zstd blocks, spec 5.6) are decompressed block by block when read, into fresh
+    arrays; the ``cache_blocks`` most recently read blocks are kept (per process;
+    default: as many as fit in 64 MiB, 2 to 16).
     """
 
-    def __init__(self, raw: np.ndarray) -> None:
+    def __init__(self, raw: np.ndarray, cache_blocks: Optional[int] = None) -> None:
         if raw.dtype != np.uint8 or raw.ndim != 1:
             raise TypeError("Dataset needs a one-dimensional uint8 array")
         self._raw = raw
         header = read_header(raw, len(raw))  # steps 1 and 2
         entries = read_table(raw, header)  # step 3
         check_layout(entries, header)  # steps 4 and 5
-        found = check_kinds(entries)  # steps 6 to 8
+        found = check_kinds(entries, raw)  # steps 6 to 8
         tok_entry = found[KIND_TOKENS]
         off_entry = found[KIND_DOC_OFFSETS]
         mask_entry = found.get(KIND_LOSS_MASK)
@@ -69,9 +73,12 @@ class Dataset:
                 section="doc_sources",
                 offset=src_entry.entry_offset + 24,
             )
-        # Step 10.
+        # Step 10: the ends of DOC_OFFSETS, then the block head of compressed tokens.
         offsets = doc_offsets.view(raw, off_entry)
         doc_offsets.check_ends(offsets, off_entry, n_tokens)
+        blocks = None
+        if tok_entry.codec == CODEC_ZSTD:
+            blocks = zstd_blocks.check_head(raw, tok_entry)
         # Step 11.
         mask = None
         if mask_entry is not None:
@@ -104,7 +111,12 @@ class Dataset:
         self._tok_entry = tok_entry
         self._off_entry = off_entry
         self._mask_entry = mask_entry
-        self._tokens = tokens.view(raw, tok_entry)
+        if blocks is None:
+            self._tokens = tokens.view(raw, tok_entry)
+            self._zstd = None
+        else:
+            self._zstd = zstd_blocks.ZstdTokens(raw, tok_entry, blocks, cache_blocks)
+            self._tokens = self._zstd
         self._offsets = offsets
         self._mask = mask
         self._metadata = meta
@@ -115,16 +127,50 @@ class Dataset:
         self._sources_checked = False
 
     @classmethod
-    def from_buffer(cls, data) -> "Dataset":
+    def from_buffer(cls, data, cache_blocks: Optional[int] = None) -> "Dataset":
         """Open a tokpack file held in memory (``bytes``, ``bytearray``, ...)."""
-        return cls(np.frombuffer(data, dtype=np.uint8))
+        return cls(np.frombuffer(data, dtype=np.uint8), cache_blocks)
 
     # -- what the file holds ------------------------------------------------------
 
     @property
-    def tokens(self) -> np.ndarray:
-        """All token ids, a typed view over the file (little-endian, zero copy)."""
+    def tokens(self):
+        """All token ids. Raw tokens: a typed view over the file (little-endian, zero
+        copy). Compressed tokens (5.6): a :class:`tokpack.format.zstd_blocks.ZstdTokens`,
+        sequence-like (``len``, ``dtype``, slicing and integer-array indexing give
+        fresh arrays, only the blocks touched decompressed; ``np.asarray`` of it
+        decompresses the whole stream)."""
         return self._tokens
+
+    @property
+    def is_compressed(self) -> bool:
+        """Whether TOKENS is stored as zstd blocks (codec 1, spec 5.6): then no typed
+        view of the tokens exists, and reads give fresh arrays."""
+        return self._zstd is not None
+
+    @property
+    def codec(self) -> int:
+        """The TOKENS codec: 0 (raw) or 1 (zstd blocks)."""
+        return self._tok_entry.codec
+
+    @property
+    def block_tokens(self) -> Optional[int]:
+        """Tokens per zstd block (5.6), or None for raw tokens."""
+        return None if self._zstd is None else self._zstd.block_tokens
+
+    @property
+    def num_blocks(self) -> Optional[int]:
+        return None if self._zstd is None else self._zstd.num_blocks
+
+    @property
+    def cache_blocks(self) -> int:
+        """Decompressed blocks kept per process (0 for raw tokens; settable)."""
+        return 0 if self._zstd is None else self._zstd.cache_blocks
+
+    @cache_blocks.setter
+    def cache_blocks(self, value: int) -> None:
+        if self._zstd is not None:
+            self._zstd.cache_blocks = value
 
     @property
     def doc_offsets(self) -> np.ndarray:
@@ -214,14 +260,16 @@ class Dataset:
         )
 
     def document(self, i: int) -> np.ndarray:
-        """Document ``i``'s token ids: a zero-copy slice of :attr:`tokens`.
+        """Document ``i``'s token ids: a zero-copy slice of :attr:`tokens` (raw
+        tokens), or a fresh array of the blocks it spans decompressed (5.6).
 
         Raises ``IndexError`` when ``i`` is out of range (negative ``i`` counts from
-        the end), and ``TokpackError("bad_doc_offsets")`` when the file's offsets for
-        this document do not describe a range inside the tokens.
+        the end), ``TokpackError("bad_doc_offsets")`` when the file's offsets for
+        this document do not describe a range inside the tokens, and
+        ``TokpackError("bad_block")`` when a block it needs is bad (5.6).
         """
         start, stop = self._document_bounds(i)
-        return self._tokens[start:stop]
+        return self.tokens_range(start, stop)
 
     def loss_mask(self, i: int) -> np.ndarray:
         """Document ``i``'s loss mask as a bool array (all True without a mask)."""
@@ -338,11 +386,16 @@ class Dataset:
     # -- what views read (the same methods on a manifest, spec 15) ----------------
 
     def tokens_range(self, start: int, stop: int) -> np.ndarray:
-        """Tokens ``start .. stop`` of the stream: a zero-copy slice of :attr:`tokens`."""
+        """Tokens ``start .. stop`` of the stream: a zero-copy slice of :attr:`tokens`
+        (raw), or a fresh array from the blocks holding them (compressed)."""
+        if self._zstd is not None:
+            return self._zstd.range(start, stop)
         return self._tokens[start:stop]
 
     def tokens_at(self, positions) -> np.ndarray:
         """The tokens at ``positions`` (an integer array), gathered."""
+        if self._zstd is not None:
+            return self._zstd.gather(positions)
         return self._tokens[positions]
 
     def doc_starts_in(self, start: int, stop: int) -> np.ndarray:
@@ -358,7 +411,9 @@ class Dataset:
     def verify(self) -> None:
         """The full pass of spec 6.2, in the order it lists its checks: section
         CRC32s (table order, unknown kinds included), zero padding, non-decreasing
-        offsets, token ids below vocab_size, source ids below ``len(sources)``
+        offsets, compressed blocks (5.6: offsets in order, every frame decompressing
+        to its block, ``bad_block``), token ids below vocab_size, source ids below
+        ``len(sources)``
         (``bad_source``). Raises :class:`TokpackError` on the
         first problem found."""
         # 1. Every section's CRC32, in table order.
@@ -368,8 +423,14 @@ class Dataset:
         # 3. Offsets never decrease.
         doc_offsets.check_monotonic(self._offsets, self._off_entry)
         self._offsets_ordered = True
-        # 4. Token ids below vocab_size.
-        tokens.check_ids(self._tokens, self._tok_entry, self.vocab_size)
+        # 4. Token ids below vocab_size; compressed tokens (5.6 "In verify"): first
+        # the block offsets in order, then every block decompressed in order
+        # (bad_block), and only then a token out of range (positions in the
+        # decompressed stream).
+        if self._zstd is None:
+            tokens.check_ids(self._tokens, self._tok_entry, self.vocab_size)
+        else:
+            tokens.check_block_ids(self._zstd, self._tok_entry, self.vocab_size)
         # 5. Source ids below len(sources) (version 1.3).
         if self._sources is not None:
             doc_sources.check_ids(self._doc_sources, self._src_entry, len(self._sources))
@@ -380,15 +441,18 @@ class Dataset:
             f"<tokpack.Dataset {self.num_documents} documents, {self.num_tokens} "
             f"{self.dtype} tokens, vocab_size {self.vocab_size}, "
             f"loss mask {'yes' if self.has_loss_mask else 'no'}"
+            + (f", zstd blocks of {self.block_tokens}" if self._zstd is not None else "")
             + (f", sources {', '.join(self._sources)}" if self._sources is not None else "")
             + ">"
         )
 
 
-def open(path) -> Dataset:  # noqa: A001 - the package's public verb, tokpack.open
+def open(path, cache_blocks: Optional[int] = None) -> Dataset:  # noqa: A001 - tokpack.open
     """Map the file at ``path`` read-only and open it (spec 6.1, cheap). A path ending
     in ``.json`` is a manifest (spec 15): a :class:`tokpack.Manifest`, shards opened
-    when first read.
+    when first read. ``cache_blocks``: for compressed tokens (5.6), how many
+    decompressed blocks to keep per process (default: as many as fit in 64 MiB,
+    2 to 16; the same for every shard of a manifest).
 
     Raises ``OSError`` when the file cannot be read and :class:`TokpackError` when it
     is not a valid tokpack file.
@@ -397,5 +461,5 @@ def open(path) -> Dataset:  # noqa: A001 - the package's public verb, tokpack.op
     if name.endswith(b".json" if isinstance(name, bytes) else ".json"):
         from .manifest import Manifest
 
-        return Manifest(path)
-    return Dataset(map_file(path))
+        return Manifest(path, cache_blocks=cache_blocks)
+    return Dataset(map_file(path), cache_blocks)

@@ -34,6 +34,8 @@ ERROR_CODES = (
     "token_out_of_range",
     # Version 1.3, DOC_SOURCES (spec 5.5): verify, or reading a document's source.
     "bad_source",
+    # Version 1.4, compressed tokens (codec 1, zstd blocks, spec 5.6).
+    "bad_block",
     "bad_plan",
     "wrong_dataset",
     # Version 1.2, overlay files (spec 13) and placing insertions (spec 14).

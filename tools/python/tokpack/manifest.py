@@ -117,8 +117,9 @@ class Manifest:
 
     is_manifest = True
 
-    def __init__(self, path) -> None:
+    def __init__(self, path, cache_blocks: Optional[int] = None) -> None:
         path = os.fspath(path)
+        self._cache_blocks = cache_blocks
         with open(path, "rb") as f:
             raw = f.read()
         try:
@@ -279,7 +280,7 @@ class Manifest:
         e = self._entries[k]
         path = self.shard_path(k)
         try:
-            ds = open_dataset(path)
+            ds = open_dataset(path, cache_blocks=self._cache_blocks)
         except TokpackError as exc:
             raise type(exc)(exc.code, f"shard {k} ({e['path']}): {exc.detail}",
                             section=exc.section, offset=exc.offset) from None
@@ -354,16 +355,17 @@ class Manifest:
 
     def tokens_range(self, start: int, stop: int) -> np.ndarray:
         """Tokens ``start .. stop`` of the global stream: a view of one shard's tokens
-        when the range lies in one shard, else a copy (a contiguous row that crosses)."""
+        when the range lies in one shard of raw tokens, else a fresh array (a
+        contiguous row that crosses shards; a compressed shard, 5.6)."""
         stop = max(min(stop, self._num_tokens), 0)
         start = min(start, stop)
         pieces = self._pieces(start, stop)
         if len(pieces) == 1:
             k, a, b = pieces[0]
-            return self.shard(k).tokens[a:b]
+            return self.shard(k).tokens_range(a, b)
         if not pieces:
             return np.zeros(0, dtype=_NP_DTYPES[self._dtype])
-        return np.concatenate([self.shard(k).tokens[a:b] for k, a, b in pieces]).astype(
+        return np.concatenate([self.shard(k).tokens_range(a, b) for k, a, b in pieces]).astype(
             _NP_DTYPES[self._dtype], copy=False)
 
     def _gather(self, positions, read):
@@ -391,7 +393,7 @@ class Manifest:
         dt = _NP_DTYPES[self._dtype]
         return self._gather(
             positions,
-            lambda ds, p: np.zeros(0, dtype=dt) if ds is None else ds.tokens[p].astype(dt, copy=False),
+            lambda ds, p: np.zeros(0, dtype=dt) if ds is None else ds.tokens_at(p).astype(dt, copy=False),
         )
 
     def loss_mask_range(self, start: int, stop: int) -> np.ndarray:
@@ -553,10 +555,10 @@ class Manifest:
     # -- pickling: paths only ------------------------------------------------------
 
     def __getstate__(self):
-        return {"path": self._path}
+        return {"path": self._path, "cache_blocks": self._cache_blocks}
 
     def __setstate__(self, state):
-        self.__init__(state["path"])
+        self.__init__(state["path"], cache_blocks=state.get("cache_blocks"))
 
     def __repr__(self) -> str:
         return (f"<tokpack.Manifest {self.num_shards} shards, {self._num_documents} "

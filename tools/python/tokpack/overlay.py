@@ -13,6 +13,7 @@ from .format.overlay_metadata import OverlayInfo
 from .format.section_table import (
     DTYPES,
     KIND_DOC_OFFSETS,
+    KIND_DOC_SOURCES,
     KIND_LOSS_MASK,
     KIND_METADATA,
     KIND_PLAN_ROWS,
@@ -28,8 +29,11 @@ from .format.section_table import (
 )
 from .mapping import map_file
 
-#: Kinds that MUST NOT appear in an overlay file (13: ``bad_overlay``).
-FORBIDDEN_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_LOSS_MASK, KIND_PLAN_ROWS, KIND_PLAN_SEGMENTS)
+#: Kinds that MUST NOT appear in an overlay file (13: ``bad_overlay``): 1, 2, 3, 6, 7
+#: and 11 (DOC_SOURCES, whatever its flags; 13's list, which 13.2 step 1 repeats
+#: without 11, is taken as the rule).
+FORBIDDEN_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_LOSS_MASK, KIND_PLAN_ROWS,
+                   KIND_PLAN_SEGMENTS, KIND_DOC_SOURCES)
 
 
 class Insertion(NamedTuple):

@@ -11,6 +11,7 @@ from .format.header import read_header
 from .format.plan_metadata import PlanInfo
 from .format.section_table import (
     KIND_DOC_OFFSETS,
+    KIND_DOC_SOURCES,
     KIND_LOSS_MASK,
     KIND_METADATA,
     KIND_PLAN_ROWS,
@@ -28,8 +29,9 @@ from .format.section_table import (
 from .mapping import map_file
 from .rows import contiguous_row_count
 
-#: Kinds that MUST NOT appear in a plan file (11: ``bad_plan``).
-DATASET_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_LOSS_MASK)
+#: Kinds that MUST NOT appear in a plan file (11, 11.4 step 1: ``bad_plan``): the
+#: dataset kinds, DOC_SOURCES (version 1.3) included whatever its flags.
+DATASET_KINDS = (KIND_TOKENS, KIND_DOC_OFFSETS, KIND_LOSS_MASK, KIND_DOC_SOURCES)
 
 
 class Plan:
@@ -75,6 +77,16 @@ class Plan:
                         section=e.name,
                         offset=e.entry_offset,
                     )
+            # 11.1: "A contiguous plan has no `sources` key" (a restricted contiguous
+            # view is never stored, 12.5): the key's presence, whatever its value.
+            if "sources" in meta["plan"]:
+                raise TokpackError(
+                    "bad_plan",
+                    "a contiguous plan has a 'sources' key: a contiguous view restricted "
+                    "to sources is never stored (11.1, 12.5)",
+                    section="metadata",
+                    offset=meta_entry.offset,
+                )
             expected = contiguous_row_count(info.dataset_tokens, info.seq_len, info.tail)
             if info.rows != expected:
                 raise TokpackError(

@@ -218,7 +218,8 @@ class Rows:
     def tokens(self, i: int) -> np.ndarray:
         """Contiguous view: the ``L + 1`` tokens row ``i`` reads, ``[i*L, i*L + L + 1)``
         (fewer at the end of the stream), as a zero-copy slice of the dataset's
-        tokens (overlays not applied)."""
+        tokens (a fresh array for compressed tokens, spec 5.6; overlays not
+        applied)."""
         if self._strategy != "contiguous":
             raise ValueError(
                 f"tokens(i) is for the contiguous view, not a {self._strategy} plan"
@@ -252,7 +253,7 @@ class Rows:
         ds, L = self._dataset, self._seq_len
         n = ds.num_tokens
         start = i * L
-        window = ds.tokens_range(start, min(start + L + 1, n))  # zero copy in one file
+        window = ds.tokens_range(start, min(start + L + 1, n))  # zero copy in one raw file
         inputs = min(L, n - start)  # >= 2: a row starts before n - 1
         targets = min(L, n - start - 1)  # positions whose p + 1 < n
         input_ids = np.full(L, self._pad_id, dtype=np.int64)
@@ -298,11 +299,12 @@ class Rows:
             input_ids[:used] = ds.tokens_at(stream)
             has_target = np.ones(used, dtype=bool)
             has_target[ends - 1] = False  # the last token of each segment
-            nxt = stream[has_target] + 1  # inside the segment, so < n
+            j = np.flatnonzero(has_target)
+            nxt = stream[j] + 1  # inside the segment, so < n
             keep = ds.loss_mask_at(nxt)
-            labels[:used][has_target] = np.where(
-                keep, ds.tokens_at(nxt).astype(np.int64), IGNORE_INDEX
-            )
+            # The token at stream position p + 1 of the same segment is the row's
+            # input at j + 1: read once (one gather, each block decompressed once).
+            labels[j] = np.where(keep, input_ids[j + 1], IGNORE_INDEX)
         # A row without segments is one run of padding: [0, L].
         run_starts = firsts if used == L else np.append(firsts, used)
         if self._overlays:

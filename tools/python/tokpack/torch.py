@@ -9,7 +9,9 @@ module is; ``import tokpack`` never imports it.
   beyond the one numpy makes to widen tokens to int64). ``fields=`` picks which of the
   five to build (default all; e.g. ``fields=("input_ids", "labels")``): the others
   are not computed. The contiguous view without overlays has a fast path: the row's
-  ``L + 1`` tokens are one zero-copy slice of the mapping, widened to int64 once;
+  ``L + 1`` tokens are one zero-copy slice of the mapping (of compressed tokens,
+  spec 5.6: a slice of the one or two blocks it touches, decompressed in the worker
+  and kept in its block cache), widened to int64 once;
   ``input_ids`` and ``labels`` are views of that one buffer (shifted by one) unless
   labels need masking (a LOSS_MASK section, or document-boundary masking), so copy
   before writing into one of them in place (``collate`` copies anyway). Document
@@ -86,14 +88,15 @@ class _ContiguousReader:
         self.L = rows.seq_len
         self.num_rows = len(rows)
         self.n = ds.num_tokens
-        # A manifest or a source filter (12.5) is read through its methods (its
-        # stream is not one array of the mapping).
+        # A manifest, a source filter (12.5) or compressed tokens (5.6) are read
+        # through the dataset's methods (the stream is not one array of the mapping).
         self.manifest = bool(getattr(ds, "is_manifest", False)
                              or getattr(ds, "is_filtered", False))
+        self.indirect = self.manifest or bool(getattr(ds, "is_compressed", False))
         self.ds = ds
         # Plain ndarray views of the mapping (zero copy): slicing an np.memmap
         # subclass costs Python-level __getitem__/__array_finalize__ calls per row.
-        self.tokens = None if self.manifest else np.asarray(ds.tokens)
+        self.tokens = None if self.indirect else np.asarray(ds.tokens)
         want = set(fields)
         self.want_labels = bool(want & {"labels", "loss_mask"})
         self.want_runs = bool(want & {"position_ids", "cu_seqlens"})
@@ -124,7 +127,7 @@ class _ContiguousReader:
         if stop > self.n:  # the padded tail
             row = self.rows.row(i)
             return {k: row[k] for k in self.fields}
-        if self.manifest:
+        if self.indirect:
             w = self.ds.tokens_range(start, stop).astype(np.int64)
         else:
             w = self.tokens[start:stop].astype(np.int64)

@@ -3,8 +3,11 @@ and the open-time checks on it (spec 6.1 steps 3 to 8, and step 1 of 11.4 and of
 13.2 for plan and overlay files).
 
 A dataset file's known kinds are 1 to 4 and, since version 1.3, 11 (DOC_SOURCES,
-spec 5.5). Plan and overlay files have their own sets (11, 13), in which kind 11 is
-unknown like any other kind they do not name."""
+spec 5.5). Plan and overlay files have their own sets (11, 13); both refuse the
+dataset kinds, 11 included (``bad_plan``, ``bad_overlay``).
+
+Codecs: 0 (raw) on every known kind; since version 1.4, 1 (zstd blocks, 5.6) on
+TOKENS of a dataset file only (:mod:`tokpack.format.zstd_blocks`)."""
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -20,6 +23,8 @@ TABLE_OFFSET = 64
 MAX_SECTIONS = 1024
 FLAG_REQUIRED = 0x0001
 CODEC_RAW = 0
+#: 5.6 (version 1.4): zstd blocks, on TOKENS only.
+CODEC_ZSTD = 1
 
 #: Element types (section 4, ``dtype``): code -> (name, width in bytes, numpy dtype).
 DTYPES = {
@@ -268,8 +273,10 @@ def check_layout(entries: List[SectionEntry], header: Header) -> None:
         )
 
 
-def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
-    """Spec 6.1 steps 6 to 8. Returns the known sections by kind.
+def check_kinds(entries: List[SectionEntry], raw=None) -> Dict[int, SectionEntry]:
+    """Spec 6.1 steps 6 to 8. Returns the known sections by kind. ``raw`` (the
+    file's bytes) is needed for step 8 of a TOKENS section with codec 1, whose length
+    rule (5.6 "At open") reads its ``block_tokens``.
 
     Step 6 takes each entry through all its checks before the next entry; step 7
     (missing sections) runs after step 6 has seen every entry, and step 8 (lengths)
@@ -294,10 +301,11 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
                     offset=e.entry_offset,
                 )
             continue
-        if e.codec != CODEC_RAW:
+        if e.codec != CODEC_RAW and not (e.kind == KIND_TOKENS and e.codec == CODEC_ZSTD):
             raise TokpackError(
                 "unknown_codec",
-                f"{where}: codec {e.codec} is unknown to this reader (only 0 = raw)",
+                f"{where}: codec {e.codec} on {e.name} is unknown to this reader "
+                f"(0 = raw on every section; 1 = zstd blocks on tokens only)",
                 section=e.name,
                 offset=e.entry_offset + 5,
             )
@@ -327,9 +335,17 @@ def check_kinds(entries: List[SectionEntry]) -> Dict[int, SectionEntry]:
                 f"the file has no {KNOWN_KINDS[kind].name} section",
                 section=KNOWN_KINDS[kind].name,
             )
-    # Step 8, in table order (``found`` keeps insertion order).
+    # Step 8, in table order (``found`` keeps insertion order). For TOKENS with
+    # codec 1 the length rule of 5.6 "At open" replaces the kind table's.
     for e in found.values():
-        check_length(e)
+        if e.codec == CODEC_ZSTD:
+            from .zstd_blocks import check_length as check_blocks_length
+
+            if raw is None:
+                raise TypeError("check_kinds needs the file's bytes for codec 1")
+            check_blocks_length(raw, e)
+        else:
+            check_length(e)
     return found
 
 
@@ -369,7 +385,8 @@ def check_derived_kinds(
         if e.codec != CODEC_RAW:
             raise TokpackError(
                 "unknown_codec",
-                f"{where}: codec {e.codec} is unknown to this reader (only 0 = raw)",
+                f"{where}: codec {e.codec} is unknown to this reader (only 0 = raw in "
+                f"{file_kind})",
                 section=rule.name,
                 offset=e.entry_offset + 5,
             )

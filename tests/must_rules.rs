@@ -391,6 +391,11 @@ fn must_refuse_zstd_skippable_frame() {
 }
 
 #[test]
+fn must_refuse_zstd_window_too_large() {
+    expect("zstd_window_too_large", ErrorCode::BadBlock);
+}
+
+#[test]
 fn every_catalogue_case_has_a_named_test() {
     let named = include_str!("must_rules.rs");
     for c in invalid_cases() {

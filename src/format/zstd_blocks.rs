@@ -16,6 +16,29 @@ pub const HEAD: u64 = 8;
 const NAME: &str = "TOKENS";
 /// The first four bytes of a zstd frame (RFC 8878).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// The largest window a frame may declare (spec 5.6).
+pub const MAX_WINDOW: u64 = 1 << 27;
+
+/// The window size a zstd frame header declares (RFC 8878 3.1.1.1): from the window
+/// descriptor, or the content size for single-segment frames. `None` if the header is cut.
+pub fn window_size(frame: &[u8]) -> Option<u64> {
+    let fhd = *frame.get(4)?;
+    let single_segment = fhd & 0x20 != 0;
+    if !single_segment {
+        let wd = *frame.get(5)?;
+        let log = 10 + u64::from(wd >> 3);
+        let base = 1u64 << log;
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    let did_bytes = [0usize, 1, 2, 4][usize::from(fhd & 3)];
+    let fcs_bytes = [1usize, 2, 4, 8][usize::from(fhd >> 6)];
+    let at = 5 + did_bytes;
+    let field = frame.get(at..at + fcs_bytes)?;
+    let mut v = [0u8; 8];
+    v[..fcs_bytes].copy_from_slice(field);
+    let size = u64::from_le_bytes(v);
+    Some(if fcs_bytes == 2 { size + 256 } else { size })
+}
 
 /// The layout of a codec-1 TOKENS section, checked at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +196,13 @@ impl BlockLayout {
                 self.section_offset,
                 HEAD + 8 * k,
                 format!("block {k} is not exactly one zstd frame"),
+            ));
+        }
+        if window_size(frame).is_none_or(|w| w > MAX_WINDOW) {
+            return Err(bad(
+                self.section_offset,
+                HEAD + 8 * k,
+                format!("block {k}: the frame's window is larger than {MAX_WINDOW} bytes"),
             ));
         }
         let want = self.block_bytes(k);

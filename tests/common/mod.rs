@@ -1321,6 +1321,29 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
         ),
     ));
     v.push(case(
+        "zstd_window_too_large",
+        "bad_block",
+        "verify",
+        "block 0's frame declares a 2^28-byte window (at most 2^27)",
+        zfile(
+            5,
+            &|k, f: Vec<u8>| {
+                if k == 0 {
+                    let mut c = zstd::bulk::Compressor::new(3).expect("zstd");
+                    c.include_contentsize(false).expect("flag");
+                    let mut g = c.compress(ids[..5].as_bytes()).expect("zstd");
+                    assert_eq!(g[4] & 0x20, 0, "a frame with a window descriptor");
+                    g[5] = 18 << 3; // window log 10 + 18 = 28
+                    g
+                } else {
+                    f
+                }
+            },
+            &keep,
+            META,
+        ),
+    ));
+    v.push(case(
         "zstd_token_out_of_range",
         "token_out_of_range",
         "verify",

@@ -275,8 +275,9 @@ def zstd_files():
         ("zstd_hand_made_raw_blocks", _zstd(frame=raw_frame)),
         ("zstd_hand_made_single_segment",
          _zstd(frame=lambda b: raw_frame(b, content_size=len(b), single_segment=True))),
-        ("zstd_hand_made_window_2_31",
-         _zstd(frame=lambda b: raw_frame(b, window_descriptor=21 << 3))),
+        # 5.6: a window up to 2**27 bytes is read (over it a reader MAY refuse).
+        ("zstd_hand_made_window_2_27",
+         _zstd(frame=lambda b: raw_frame(b, window_descriptor=17 << 3))),
         ("zstd_level_19", _zstd(2, frame=lambda b: zstd_frame(b, level=19))),
         ("zstd_head_word_ignored", _zstd(head_word=0xFFFFFFFF)),
         # Any minor version is accepted (6.1 step 1), though a writer writes 1.4.
@@ -303,44 +304,68 @@ def zstd_files():
         ("zstd_codec_before_dtype", _zstd(edit=lambda s: (
             _set(0, dtype=4)(s), _set(1, codec=1)(s))), "bad_dtype", "open"),
         ("zstd_duplicate_tokens", _zstd(edit=lambda s: s.append(s[0])), "duplicate_section", "open"),
-        # -- 6.1 step 8: 5.6's length rule --------------------------------------------
+        # -- 6.1 step 8: for codec 1 only ``length >= 8`` -----------------------------
         ("zstd_head_short", _zstd(edit=_set(0, body=b"\3\0\0\0")), "section_length", "open"),
         ("zstd_empty_section", _zstd(edit=_set(0, body=b"")), "section_length", "open"),
         ("zstd_empty_section_no_tokens", write(_zstd_sections_empty(body=b""), minor=4),
          "section_length", "open"),
-        ("zstd_offsets_do_not_fit", _zstd(6, edit=_head(block_tokens=1)), "section_length", "open"),
-        ("zstd_block_tokens_0", _zstd(edit=_head(block_tokens=0)), "bad_block", "open"),
-        ("zstd_count_huge", _zstd(edit=_set(0, count=2**64 - 1)), "section_length", "open"),
-        ("zstd_count_huge_blocks_of_1",
-         _zstd(edit=lambda s: (_head(block_tokens=1)(s), _set(0, count=2**64 - 1)(s))),
+        # Step 8 runs in table order: a section's length before a later TOKENS's, and
+        # TOKENS's before a later section's.
+        ("zstd_offsets_length_before_head_short", _zstd(edit=lambda s: (
+            _set(0, body=b"\3\0\0\0")(s), setattr(s[1], "count", 9), s.insert(2, s.pop(0)))),
          "section_length", "open"),
-        # Step 8 runs in table order: TOKENS's block_tokens 0 before a later section's
-        # length, a section's length before a later TOKENS's.
-        ("zstd_block_tokens_0_before_offsets_length", _zstd(edit=lambda s: (
-            _head(block_tokens=0)(s), setattr(s[1], "count", 9))), "bad_block", "open"),
+        ("zstd_head_short_before_offsets_length", _zstd(edit=lambda s: (
+            _set(0, body=b"\3\0\0\0")(s), setattr(s[1], "count", 9))), "section_length", "open"),
+        # Nothing else of 5.6 at step 8: a bad block_tokens, offsets that do not fit,
+        # come after the lengths (step 8), the counts (9) and the document offsets (10).
         ("zstd_offsets_length_before_block_tokens_0", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), setattr(s[1], "count", 9))), "section_length", "open"),
+        ("zstd_offsets_length_before_block_tokens_0_later", _zstd(edit=lambda s: (
             _head(block_tokens=0)(s), setattr(s[1], "count", 9), s.insert(2, s.pop(0)))),
          "section_length", "open"),
-        ("zstd_too_large_block_tokens_and_short", _zstd(edit=lambda s: (
-            _head(block_tokens=2**24 + 1)(s), setattr(s[0], "body", s[0].body[:20]))),
-         "section_length", "open"),
-        ("zstd_section_length_before_count_mismatch", _zstd(6, edit=lambda s: (
-            _head(block_tokens=1)(s), setattr(s[2], "count", 5))), "section_length", "open"),
-        ("zstd_block_tokens_0_before_mask_count", _zstd(edit=lambda s: (
-            _head(block_tokens=0)(s), _set(2, count=5)(s))), "bad_block", "open"),
-        ("zstd_block_tokens_0_before_doc_offsets", _zstd(edit=lambda s: (
-            _head(block_tokens=0)(s), _offsets([1, 3, 3, 6])(s))), "bad_block", "open"),
-        ("zstd_short_before_doc_offsets", _zstd(6, edit=lambda s: (
-            _head(block_tokens=1)(s), _offsets([1, 3, 3, 6])(s))), "section_length", "open"),
         ("zstd_head_short_before_mask_count", _zstd(edit=lambda s: (
             _set(0, body=b"\3\0\0\0")(s), _set(2, count=5)(s))), "section_length", "open"),
-        # -- 6.1 step 9 before step 10 --------------------------------------------------
+        # -- 6.1 step 9 before the block checks -------------------------------------------
         ("zstd_mask_count", _zstd(edit=_set(2, count=5)), "count_mismatch", "open"),
         ("zstd_count_mismatch_before_bad_block", _zstd(edit=lambda s: (
             _head(block_tokens=2**24 + 1)(s), setattr(s[2], "count", 5))), "count_mismatch", "open"),
-        # -- 6.1 step 10: the ends of DOC_OFFSETS, then the block head ----------------
+        ("zstd_mask_count_before_block_tokens_0", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), _set(2, count=5)(s))), "count_mismatch", "open"),
+        ("zstd_mask_count_before_offsets_do_not_fit", _zstd(6, edit=lambda s: (
+            _head(block_tokens=1)(s), setattr(s[2], "count", 5))), "count_mismatch", "open"),
+        # A huge count: the mask's count (step 9) disagrees first.
+        ("zstd_count_huge_mask_count", _zstd(edit=_set(0, count=2**64 - 1)),
+         "count_mismatch", "open"),
+        # -- 6.1 step 10: the ends of DOC_OFFSETS, then 5.6 "at open" in its order -------
+        ("zstd_doc_offsets_before_block_head", _zstd(edit=lambda s: (
+            _head(block_tokens=2**24 + 1)(s), _offsets([0, 3, 3, 7])(s))), "bad_doc_offsets", "open"),
+        ("zstd_doc_offsets_before_block_tokens_0", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), _offsets([1, 3, 3, 6])(s))), "bad_doc_offsets", "open"),
+        ("zstd_doc_offsets_before_offsets_do_not_fit", _zstd(6, edit=lambda s: (
+            _head(block_tokens=1)(s), _offsets([1, 3, 3, 6])(s))), "bad_doc_offsets", "open"),
+        # 1. block_tokens in [1, 2**24] (bad_block).
+        ("zstd_block_tokens_0", _zstd(edit=_head(block_tokens=0)), "bad_block", "open"),
         ("zstd_block_tokens_2_24_plus_1", _zstd(edit=_head(block_tokens=2**24 + 1)), "bad_block", "open"),
         ("zstd_block_tokens_max_u32", _zstd(edit=_head(block_tokens=2**32 - 1)), "bad_block", "open"),
+        ("zstd_block_tokens_before_offsets_fit", _zstd(edit=lambda s: (
+            _head(block_tokens=2**24 + 1)(s), setattr(s[0], "body", s[0].body[:20]))),
+         "bad_block", "open"),
+        ("zstd_block_tokens_0_head_only", _zstd(edit=lambda s: (
+            _head(block_tokens=0)(s), setattr(s[0], "body", s[0].body[:8]))), "bad_block", "open"),
+        # 2. the head and n_blocks + 1 offsets fit the section, without overflow
+        # (section_length).
+        ("zstd_offsets_do_not_fit", _zstd(6, edit=_head(block_tokens=1)), "section_length", "open"),
+        ("zstd_offsets_do_not_fit_head_only", _zstd(edit=lambda s: (
+            setattr(s[0], "body", s[0].body[:8]))), "section_length", "open"),
+        ("zstd_count_huge", _zstd(sections=dataset_sections(DOCS, 300), edit=lambda s: (
+            _set(0, count=2**64 - 1)(s), _offsets([0, 3, 3, 2**64 - 1])(s))),
+         "section_length", "open"),
+        ("zstd_count_huge_blocks_of_1", _zstd(sections=dataset_sections(DOCS, 300), edit=lambda s: (
+            _head(block_tokens=1)(s), _set(0, count=2**64 - 1)(s),
+            _offsets([0, 3, 3, 2**64 - 1])(s))), "section_length", "open"),
+        ("zstd_offsets_fit_before_first_offset", _zstd(6, edit=lambda s: (
+            _head(block_tokens=1, offsets=[0])(s))), "section_length", "open"),
+        # 3. the first and last block offsets (bad_block).
         ("zstd_first_offset_wrong", _zstd(edit=_head(offsets=[33])), "bad_block", "open"),
         ("zstd_first_offset_0", _zstd(edit=_head(offsets=[0])), "bad_block", "open"),
         ("zstd_last_offset_short", _zstd(edit=lambda s: _head(
@@ -351,8 +376,6 @@ def zstd_files():
         ("zstd_no_tokens_offset_wrong", write(_zstd_sections_empty(
             body=(1).to_bytes(4, "little") + bytes(4) + (17).to_bytes(8, "little") + b"\0"),
             minor=4), "bad_block", "open"),
-        ("zstd_doc_offsets_before_block_head", _zstd(edit=lambda s: (
-            _head(block_tokens=2**24 + 1)(s), _offsets([0, 3, 3, 7])(s))), "bad_doc_offsets", "open"),
         # -- after step 10: steps 11 to 13 ----------------------------------------------
         ("zstd_bad_block_before_mask_padding", _zstd(edit=lambda s: (
             _head(offsets=[33])(s), setattr(s[2], "body", b"\xff"))), "bad_block", "open"),
@@ -405,16 +428,36 @@ def zstd_files():
          "bad_block", "verify"),
         ("zstd_skippable_frame_before", _zstd(frames=[f0, skippable + f1]), "bad_block", "verify"),
         ("zstd_skippable_frame_after", _zstd(frames=[f0, f1 + skippable]), "bad_block", "verify"),
-        # 6.2 step 4: every block before any token's range; then token positions in
-        # the decompressed stream.
-        ("zstd_bad_block_before_token_out_of_range", _zstd(
-            frames=[zstd_frame(_tokens_u16([1, 2, 300])), b"junk"]), "bad_block", "verify"),
+        # 6.2 step 4 (5.6 "In verify"): block by block, the frame, then its tokens'
+        # range; token positions in the decompressed stream.
+        ("zstd_token_out_of_range_before_later_bad_block", _zstd(
+            frames=[zstd_frame(_tokens_u16([1, 2, 300])), b"junk"]), "token_out_of_range", "verify"),
+        ("zstd_bad_block_before_later_token_out_of_range", _zstd(
+            frames=[b"junk", zstd_frame(_tokens_u16([4, 5, 300]))]), "bad_block", "verify"),
+        ("zstd_offsets_decreasing_before_token_out_of_range", _zstd(1, frames=[
+            zstd_frame(_tokens_u16([t])) for t in (300, 2, 3, 4, 5, 250)],
+            edit=lambda s: _swap_offsets(s, 3)), "bad_block", "verify"),
         ("zstd_token_out_of_range", _zstd(frames=[f0, zstd_frame(_tokens_u16([4, 5, 300]))]),
          "token_out_of_range", "verify"),
         ("zstd_bad_block_before_bad_source", _zstd(sections=_sourced(ids=[1, 0, 2]), frames=[f0, b"junk"]),
          "bad_block", "verify"),
     ]
     return invalid, valid
+
+
+def zstd_may_refuse_files():
+    """(name, bytes) of files 5.6 lets a reader refuse (``bad_block``) or read: a
+    frame whose window size exceeds 2**27 bytes. This reader refuses them (at verify
+    and when reading the block); the CLI reads them."""
+    from spec_writer import raw_frame
+
+    return [
+        ("zstd_window_2_27_plus_2_24",
+         _zstd(frame=lambda b: raw_frame(b, window_descriptor=(17 << 3) | 1))),
+        ("zstd_window_2_28", _zstd(frame=lambda b: raw_frame(b, window_descriptor=18 << 3))),
+        ("zstd_window_2_31", _zstd(frame=lambda b: raw_frame(b, window_descriptor=21 << 3))),
+        ("zstd_window_max", _zstd(frame=lambda b: raw_frame(b, window_descriptor=0xFF))),
+    ]
 
 
 def _zstd_sections_empty(body=None):

@@ -161,38 +161,7 @@ def test_get_out_of_range_document_fails(built):
 
 # Where the CLI disagrees with the spec (and this reader), by catalogue name, with the
 # reason; each becomes a strict xfail. See README.md, "Known disagreements".
-#: 6.1 step 8 says "For TOKENS with codec 1, the length rule of 5.6 'at open' replaces
-#: this one", and 5.6 puts `block_tokens == 0` (bad_block) in that rule; the range of
-#: block_tokens and the two block offsets come at step 10, after the document offsets.
-#: The CLI checks only "shorter than 8 bytes" at step 8, and the rest of 5.6 "at open"
-#: at step 10 (after bad_doc_offsets), block_tokens's range before the length.
-_ZSTD_LENGTH_AT_STEP_10 = (
-    "CLI checks 5.6's length rule (and block_tokens == 0) at 6.1 step 10, after the counts "
-    "and the document offsets, and block_tokens's range before the length; the spec "
-    "puts the length rule at step 8")
-#: 5.6: each block is "compressed on its own as one zstd frame"; frame k "is the section
-#: bytes block_offsets[k] .. block_offsets[k + 1]". The CLI decompresses every frame it
-#: finds in those bytes (several frames, skippable frames) and accepts the block when
-#: the total is right.
-_ZSTD_ONE_FRAME = (
-    "CLI accepts a block's bytes holding several zstd frames or a skippable frame; 5.6 "
-    "says one frame per block (this reader refuses: bad_block)")
-#: 6.2 step 4 / 5.6 "In verify": every block decompressed in order "before the token
-#: range check"; the CLI checks each block's token ids as it decompresses it.
-_ZSTD_RANGE_PER_BLOCK = (
-    "CLI reports a token out of range in an earlier block before a bad later block; 6.2 "
-    "step 4 checks every block first (bad_block), then the token range")
-KNOWN_CLI_DISAGREEMENTS = {
-    "zstd_count_huge": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_count_huge_blocks_of_1": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_block_tokens_0_before_offsets_length": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_too_large_block_tokens_and_short": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_section_length_before_count_mismatch": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_block_tokens_0_before_mask_count": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_block_tokens_0_before_doc_offsets": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_short_before_doc_offsets": _ZSTD_LENGTH_AT_STEP_10,
-    "zstd_bad_block_before_token_out_of_range": _ZSTD_RANGE_PER_BLOCK,
-}
+KNOWN_CLI_DISAGREEMENTS = {}
 #: Valid files that `tokpack verify` refuses.
 KNOWN_CLI_VERIFY_DISAGREEMENTS = {}
 #: Valid files whose metadata `tokpack info --json` does not print as this reader

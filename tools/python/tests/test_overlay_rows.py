@@ -167,3 +167,62 @@ def test_rows_iterate_with_overlays():
     assert rows.overlays == (ov,) and "1 overlays" in repr(rows)
     # The raw token window of the contiguous view is not changed by overlays.
     assert rows.tokens(0).tolist() == [10, 11, 12, 13, 14]
+
+
+# -- rows of a plan view through an unverified overlay (13.2), the lean path of a raw
+# dataset against the general checks that name the failure -------------------------
+
+
+@pytest.mark.parametrize("name,insertions,r", [
+    ("crosses_row", [(3, [1, 2], 1)], 0),
+    ("token_out_of_range", [(5, [7, 150], 1)], 1),
+    ("out_of_order_in_row", [(6, [1], 1), (5, [3], 1)], 1),
+    ("equal_in_row", [(5, [1], 1), (5, [3], 1)], 1),
+    ("overlap_in_row", [(4, [1, 2, 3], 1), (5, [4], 1)], 1),
+    ("out_of_order_across_rows", [(9, [1], 1), (2, [3], 1)], 0),
+])
+def test_plan_row_through_unverified_overlay_is_checked(name, insertions, r):
+    ov = overlay(insertions, rows=BFD.num_rows, plan=BFD)
+    rows = tokpack.Rows(DS, plan=BFD, overlays=[ov])
+    with pytest.raises(tokpack.TokpackError) as general:
+        ov.row_insertions(r)
+    with pytest.raises(tokpack.TokpackError) as got:
+        rows.row(r)
+    assert general.value.code == "bad_overlay"
+    assert str(got.value) == str(general.value)
+
+
+def test_payload_range_checked_through_a_plan_view():
+    data = bytearray(overlay_file(DS, 4, BFD.num_rows, [(1, [7, 8], 1), (5, [9], 1)],
+                                  plan_id=BFD.file_id))
+    ov = tokpack.Overlay.from_buffer(bytes(data))
+    at = ov.sections[2]["offset"] + 8  # off[1]: 2 -> 0 (an empty payload)
+    data[at : at + 8] = (0).to_bytes(8, "little")
+    ov = tokpack.Overlay.from_buffer(bytes(data))
+    rows = tokpack.Rows(DS, plan=BFD, overlays=[ov])
+    with pytest.raises(tokpack.TokpackError) as general:
+        ov.row_insertions(0)
+    with pytest.raises(tokpack.TokpackError) as got:
+        rows.row(0)
+    assert got.value.code == "bad_overlay" and str(got.value) == str(general.value)
+    assert rows.row(1)["input_ids"].tolist()[1:2] == [7]  # insertion 1 is now INS_TOKENS[0:3]
+
+
+def test_token_chunks_are_checked_once_and_a_bad_one_per_row(monkeypatch):
+    """INS_TOKENS are checked against vocab_size a chunk at a time, the first time a
+    row needs the chunk; a chunk holding a bad id leaves the rows whose own tokens
+    are good readable, and the row holding it refused."""
+    from tokpack import rows as rows_module
+
+    monkeypatch.setattr(rows_module, "_TOKEN_CHUNK", 4)
+    good = overlay([(0, [1, 2], 1), (4, [3], 0), (9, [4, 5], 1)], rows=BFD.num_rows, plan=BFD)
+    bad = overlay([(0, [1, 2], 1), (4, [150], 0), (9, [4, 5], 1)], rows=BFD.num_rows, plan=BFD)
+    plain = tokpack.Rows(DS, plan=BFD, overlays=[good])
+    checked = tokpack.Rows(DS, plan=BFD, overlays=[bad])
+    assert checked.row(0)["input_ids"].tolist()[:2] == [1, 2]  # same chunk as the bad id
+    assert checked.row(2)["input_ids"].tolist() == plain.row(2)["input_ids"].tolist()
+    with pytest.raises(tokpack.TokpackError) as err:
+        checked.row(1)
+    assert err.value.code == "bad_overlay" and "150" in str(err.value)
+    assert bytes(checked._fast_overlays[0].chunks_ok) == b"\0\0"
+    assert bytes(plain._fast_overlays[0].chunks_ok) == b"\1\1"  # rows 0 and 2 read both

@@ -472,6 +472,37 @@ def test_unverified_reads_name_the_block():
     assert raw.document(2).tolist() == [4, 5, 250]
 
 
+@pytest.mark.parametrize("name,data", [pytest.param(n, d, id=n)
+                                       for n, d in __import__("catalog").zstd_may_refuse_files()])
+def test_windows_over_2_27_are_refused(tmp_path, name, data):
+    """5.6: a frame whose window exceeds 2**27 bytes MAY be refused (bad_block). This
+    reader refuses it, from the frame header, before zstd reserves anything; opening
+    reads no frame. The CLI may read it or refuse it with bad_block."""
+    ds = tokpack.Dataset.from_buffer(data)
+    for read in (ds.verify, lambda: ds.document(0)):
+        with pytest.raises(tokpack.TokpackError) as err:
+            read()
+        assert err.value.code == "bad_block" and "window" in str(err.value)
+    assert ds.document(1).tolist() == []
+    from cli_tool import find_binary
+
+    if find_binary() is not None:
+        path = tmp_path / f"{name}.tpk"
+        path.write_bytes(data)
+        result = cli("verify", path, check=False)
+        assert result.returncode == 0 or "bad_block" in result.stderr
+
+
+def test_frame_window():
+    from spec_writer import raw_frame
+
+    assert zstd_blocks.frame_window(raw_frame(b"ab", window_descriptor=0)) == 1 << 10
+    assert zstd_blocks.frame_window(raw_frame(b"ab", window_descriptor=(17 << 3) | 1)) == (
+        (1 << 27) + (1 << 24))
+    assert zstd_blocks.frame_window(raw_frame(b"ab", content_size=2, single_segment=True)) is None
+    assert zstd_blocks.frame_window(b"junk") is None
+
+
 # -- the block cache -----------------------------------------------------------------
 
 

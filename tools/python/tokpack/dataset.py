@@ -411,8 +411,8 @@ class Dataset:
     def verify(self) -> None:
         """The full pass of spec 6.2, in the order it lists its checks: section
         CRC32s (table order, unknown kinds included), zero padding, non-decreasing
-        offsets, compressed blocks (5.6: offsets in order, every frame decompressing
-        to its block, ``bad_block``), token ids below vocab_size, source ids below
+        offsets, token ids below vocab_size (compressed, 5.6: block offsets in order,
+        then block by block the frame, ``bad_block``, and its ids), source ids below
         ``len(sources)``
         (``bad_source``). Raises :class:`TokpackError` on the
         first problem found."""
@@ -424,9 +424,8 @@ class Dataset:
         doc_offsets.check_monotonic(self._offsets, self._off_entry)
         self._offsets_ordered = True
         # 4. Token ids below vocab_size; compressed tokens (5.6 "In verify"): first
-        # the block offsets in order, then every block decompressed in order
-        # (bad_block), and only then a token out of range (positions in the
-        # decompressed stream).
+        # the block offsets in order, then block by block the frame (bad_block)
+        # and its tokens (positions in the decompressed stream).
         if self._zstd is None:
             tokens.check_ids(self._tokens, self._tok_entry, self.vocab_size)
         else:

@@ -147,6 +147,19 @@ class Rows:
             overlay.check_binding(dataset, self)
         if len(self._overlays) > 1:
             _check_disjoint(self._overlays)
+        # Lean paths for a raw single-file dataset, whose tokens are a plain ndarray
+        # view of the mapping: a contiguous row is one slice (``tokens``), a plan row
+        # a few slices and one concatenate (``_plan_row_raw``). Compressed tokens,
+        # manifests and source filters take the general paths.
+        flat = _raw_tokens(dataset)
+        self._flat = flat if strategy == "contiguous" else None
+        self._span = seq_len + 1
+        self._raw_plan = None
+        if strategy != "contiguous" and flat is not None:
+            self._raw_plan = (np.asarray(plan.rows), np.asarray(plan.segments), flat,
+                              dataset._mask, dataset.num_tokens, len(plan.segments))
+            self._arange = np.arange(seq_len, dtype=np.int64)
+        self._fast_overlays = tuple(_FastOverlay(ov) for ov in self._overlays)
 
     # -- what the view is ---------------------------------------------------------
 
@@ -220,6 +233,10 @@ class Rows:
         (fewer at the end of the stream), as a zero-copy slice of the dataset's
         tokens (a fresh array for compressed tokens, spec 5.6; overlays not
         applied)."""
+        flat = self._flat
+        if flat is not None and type(i) is int and 0 <= i < self._num_rows:
+            start = i * self._seq_len  # the slice clips at the end of the stream
+            return flat[start : start + self._span]
         if self._strategy != "contiguous":
             raise ValueError(
                 f"tokens(i) is for the contiguous view, not a {self._strategy} plan"
@@ -235,13 +252,16 @@ class Rows:
         index = self._index(i)
         if self._strategy == "contiguous":
             return self._contiguous_row(index)
+        if self._raw_plan is not None:
+            return self._plan_row_raw(index)
         return self._plan_row(index)
 
     def __getitem__(self, i: int) -> Dict[str, np.ndarray]:
         return self.row(i)
 
     def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
-        read = self._contiguous_row if self._strategy == "contiguous" else self._plan_row
+        read = (self._contiguous_row if self._strategy == "contiguous"
+                else self._plan_row_raw if self._raw_plan is not None else self._plan_row)
         for i in range(self._num_rows):
             yield read(i)
 
@@ -318,6 +338,79 @@ class Rows:
                 _apply(found, input_ids, labels, structure)
         return self._finish(input_ids, labels, run_starts)
 
+    def _plan_row_raw(self, r: int) -> Dict[str, np.ndarray]:
+        """12.2 (and 13.4) for a raw single-file dataset, with as few numpy calls as
+        the row allows: the row's segment table read once into Python integers and
+        checked there (11.4's checks of an unverified plan; a failing row is handed
+        to :meth:`Plan.row_segments`, which names the failure), ``input_ids`` one
+        ``np.concatenate`` of the segments' slices written straight into the int64
+        row, ``labels`` the same row shifted by one with each segment's last
+        position set to -100 (and, with a loss mask, the bits of the row's tokens
+        unpacked per segment, one ``np.copyto``), ``position_ids`` one slice of an
+        ``arange`` per run, ``cu_seqlens`` from the run ends."""
+        rows, segments, flat, mask, n, n_segments = self._raw_plan
+        L = self._seq_len
+        a, b = rows[r : r + 2].tolist()
+        segs = segments[a:b].tolist() if a <= b <= n_segments else None
+        used = 0
+        if segs is not None:
+            for start, length in segs:
+                if length < 1 or start + length > n:
+                    segs = None
+                    break
+                used += length
+        if segs is None or used > L:
+            self._plan.row_segments(r)  # raises bad_plan, naming the row or segment
+            return self._plan_row(r)  # pragma: no cover - row_segments raised
+        input_ids = np.empty(L, dtype=np.int64)
+        labels = np.empty(L, dtype=np.int64)
+        position_ids = np.empty(L, dtype=np.int64)
+        arange = self._arange
+        cu = [0]
+        if used:
+            if len(segs) == 1:
+                start = segs[0][0]
+                input_ids[:used] = flat[start : start + used]
+            else:
+                np.concatenate([flat[start : start + length] for start, length in segs],
+                               out=input_ids[:used])
+            labels[: used - 1] = input_ids[1:used]
+            if mask is not None:
+                # The bit of each row token's stream position; label j takes the bit of
+                # position j + 1.
+                bits = [np.unpackbits(mask[start >> 3 : (start + length + 7) >> 3],
+                                      bitorder="little")[start & 7 : (start & 7) + length]
+                        for start, length in segs]
+                bits = bits[0] if len(bits) == 1 else np.concatenate(bits)
+                np.copyto(labels[: used - 1], IGNORE_INDEX, where=bits[1:] == 0)
+            at = 0
+            for _, length in segs:
+                position_ids[at : at + length] = arange[:length]
+                at += length
+                labels[at - 1] = IGNORE_INDEX  # a segment's last token has no target
+                cu.append(at)
+        if used < L:
+            input_ids[used:] = self._pad_id
+            labels[used:] = IGNORE_INDEX
+            position_ids[used:] = arange[: L - used]
+            cu.append(L)
+        if self._overlays:
+            found = [ov.row(r, L) for ov in self._fast_overlays]
+            if any(got is not None for got in found):
+                # 13.4: "has a target by the structure" of 12.2: j + 1 in the segment
+                # of j, i.e. j < used and j not a segment's last position.
+                ends = cu[1:]
+                for got in found:
+                    if got is not None:
+                        _apply_spans(got, input_ids, labels, used, ends)
+        return {
+            "input_ids": input_ids,
+            "labels": labels,
+            "position_ids": position_ids,
+            "cu_seqlens": np.array(cu, dtype=self._cu_dtype),
+            "loss_mask": (labels != IGNORE_INDEX).view(np.uint8),
+        }
+
     def _row_insertions(self, i: int):
         """The insertions of row ``i``, overlay by overlay (one binary search each),
         checked as 13.2 asks of an unverified overlay."""
@@ -392,3 +485,120 @@ def _check_disjoint(overlays) -> None:
             int(positions[b]), int(lengths[b]), int(positions[a]), int(lengths[a]),
             where=f"overlay {int(owner[b])} and overlay {int(owner[a])}: ",
         )
+
+
+def _raw_tokens(dataset) -> Optional[np.ndarray]:
+    """The dataset's tokens when they are a plain ndarray of one raw file (a
+    :class:`tokpack.Dataset` with codec 0), else None."""
+    from .dataset import Dataset
+
+    if type(dataset) is Dataset and not dataset.is_compressed:
+        tokens = dataset.tokens
+        if type(tokens) is np.ndarray:
+            return tokens
+    return None
+
+
+#: INS_TOKENS checked against ``vocab_size`` in chunks of this many tokens, each the
+#: first time a row needs one of its tokens (see ``_FastOverlay``).
+_TOKEN_CHUNK = 1 << 16
+
+
+class _FastOverlay:
+    """An overlay as a row reads it: its arrays as plain ndarrays, a reusable uint64
+    buffer for the row's binary search, and which chunks of INS_TOKENS are known to
+    hold only ids below ``vocab_size``.
+
+    :meth:`row` does the checks 13.2 asks of each insertion a row applies through an
+    unverified overlay (payload range, span inside the row, the row's insertions in
+    increasing position order without intersecting: Python integers on the row's
+    few insertions; tokens below ``vocab_size``: the chunk of INS_TOKENS holding
+    them, checked once, vectorized, the first time a row needs it; a chunk holding
+    a bad id is never marked, so rows there are checked on their own). When any
+    check fails, ``Overlay.row_insertions`` is called, which finds and names the
+    failure exactly as before."""
+
+    __slots__ = ("overlay", "pos", "off", "tokens", "flags", "n_tokens", "vocab",
+                 "check_vocab", "chunks_ok", "bounds")
+
+    def __init__(self, overlay) -> None:
+        self.overlay = overlay
+        self.pos = np.asarray(overlay.positions)
+        self.off = np.asarray(overlay.payload_offsets)
+        self.tokens = np.asarray(overlay.tokens)
+        self.flags = np.asarray(overlay.flags)
+        self.n_tokens = len(self.tokens)
+        self.vocab = overlay.vocab_size
+        self.check_vocab = self.vocab <= np.iinfo(self.tokens.dtype).max
+        self.chunks_ok = bytearray(-(-self.n_tokens // _TOKEN_CHUNK))
+        self.bounds = np.empty(2, dtype=np.uint64)
+
+    def _tokens_ok(self, a: int, b: int) -> bool:
+        """Whether INS_TOKENS ``[a, b)`` (non-empty, inside) are below vocab_size,
+        checking each chunk they touch once."""
+        ok = self.chunks_ok
+        for c in range(a // _TOKEN_CHUNK, (b - 1) // _TOKEN_CHUNK + 1):
+            if not ok[c]:
+                lo = c * _TOKEN_CHUNK
+                if int(self.tokens[lo : lo + _TOKEN_CHUNK].max()) >= self.vocab:
+                    return int(self.tokens[a:b].max()) < self.vocab
+                ok[c] = 1
+        return True
+
+    def row(self, row: int, L: int):
+        """``(offsets in the row, payload starts, payload ends, targets)`` as Python
+        lists, or None when the row has no insertion (one binary search)."""
+        base = row * L
+        bounds = self.bounds
+        bounds[0] = base
+        bounds[1] = base + L
+        k0, k1 = self.pos.searchsorted(bounds).tolist()
+        if k0 == k1:
+            return None
+        positions = self.pos[k0:k1].tolist()
+        off = self.off[k0 : k1 + 1].tolist()
+        n_tokens = self.n_tokens
+        offsets = []
+        end = 0
+        ok = True
+        for k, p in enumerate(positions):
+            a, b = off[k], off[k + 1]
+            o = p - base
+            if not (a < b <= n_tokens and 0 <= o and o + b - a <= L and o >= end):
+                ok = False
+                break
+            end = o + b - a
+            offsets.append(o)
+        if ok and self.check_vocab:
+            ok = self._tokens_ok(off[0], off[-1])
+        if not ok:
+            self.overlay.row_insertions(row)  # raises bad_overlay, naming the insertion
+            raise AssertionError("row_insertions accepted a row the fast check refused")
+        targets = self.flags[k0:k1].tolist()
+        return offsets, off, targets, self.tokens
+
+
+def _apply_spans(got, input_ids: np.ndarray, labels: np.ndarray, limit: int, ends) -> None:
+    """13.4 for one overlay's insertions of a plan row (``got`` from
+    ``_FastOverlay.row``): ``input_ids[o + k] = t[k]``; each ``j`` from ``max(o - 1,
+    0)`` to ``o + len - 2`` with a target by the structure (``j < limit`` and ``j``
+    not the last position of a segment, ``ends`` being the segments' ends) gets
+    ``labels[j] = input_ids[j + 1]`` when the flag's bit 0 is set, else -100. A
+    position without a target by the structure already has the label -100 (12.2),
+    so the span is written whole and those positions set back to -100."""
+    offsets, off, targets, tokens = got
+    for k, o in enumerate(offsets):
+        a, b = off[k], off[k + 1]
+        stop = o + b - a
+        input_ids[o:stop] = tokens[a:b]
+        j0 = o - 1 if o else 0
+        j1 = min(stop - 1, limit)
+        if j0 >= j1:
+            continue
+        if targets[k] & 1:
+            labels[j0:j1] = input_ids[j0 + 1 : j1 + 1]
+            for e in ends:
+                if j0 < e <= j1:
+                    labels[e - 1] = IGNORE_INDEX
+        else:
+            labels[j0:j1] = IGNORE_INDEX

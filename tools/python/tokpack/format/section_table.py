@@ -274,9 +274,9 @@ def check_layout(entries: List[SectionEntry], header: Header) -> None:
 
 
 def check_kinds(entries: List[SectionEntry], raw=None) -> Dict[int, SectionEntry]:
-    """Spec 6.1 steps 6 to 8. Returns the known sections by kind. ``raw`` (the
-    file's bytes) is needed for step 8 of a TOKENS section with codec 1, whose length
-    rule (5.6 "At open") reads its ``block_tokens``.
+    """Spec 6.1 steps 6 to 8. Returns the known sections by kind. (``raw``, the
+    file's bytes, is accepted for compatibility; step 8 reads nothing since 1.4's
+    rule for codec 1 is ``length >= 8``.)
 
     Step 6 takes each entry through all its checks before the next entry; step 7
     (missing sections) runs after step 6 has seen every entry, and step 8 (lengths)
@@ -336,13 +336,12 @@ def check_kinds(entries: List[SectionEntry], raw=None) -> Dict[int, SectionEntry
                 section=KNOWN_KINDS[kind].name,
             )
     # Step 8, in table order (``found`` keeps insertion order). For TOKENS with
-    # codec 1 the length rule of 5.6 "At open" replaces the kind table's.
+    # codec 1 the step is ``length >= 8`` (5.6 "At open"; the rest comes after step
+    # 10).
     for e in found.values():
         if e.codec == CODEC_ZSTD:
             from .zstd_blocks import check_length as check_blocks_length
 
-            if raw is None:
-                raise TypeError("check_kinds needs the file's bytes for codec 1")
             check_blocks_length(raw, e)
         else:
             check_length(e)

@@ -56,25 +56,20 @@ def check_ids(tokens: np.ndarray, entry: SectionEntry, vocab_size: int) -> None:
 
 def check_block_ids(blocks, entry: SectionEntry, vocab_size: int) -> None:
     """6.2 step 4 for compressed tokens (5.6 "In verify"): every block offset in
-    order, then every block decompressed in order (``bad_block``), then every token
-    id ``< vocab_size`` (``token_out_of_range``, naming the token's index in the
-    decompressed stream). One pass over the blocks: the first token out of range is
-    remembered and reported once every block has decompressed."""
+    order (``bad_block``), then block by block in order: the block decompressed and
+    checked (``bad_block``), then its tokens' range (``token_out_of_range``, naming
+    the token's index in the decompressed stream)."""
     blocks.check_offsets()
     check = vocab_size <= max_id(entry)
-    first_bad = None
     for k, block in blocks.blocks():
-        if check and first_bad is None:
+        if check:
             bad = np.flatnonzero(block >= vocab_size)
             if len(bad):
                 j = int(bad[0])
-                first_bad = (k * blocks.block_tokens + j, int(block[j]))
-    if first_bad is not None:
-        i, value = first_bad
-        raise TokpackError(
-            "token_out_of_range",
-            f"token {i} (of the decompressed stream) is {value}, not < vocab_size "
-            f"{vocab_size}",
-            section="tokens",
-            offset=entry.offset,
-        )
+                raise TokpackError(
+                    "token_out_of_range",
+                    f"token {k * blocks.block_tokens + j} (of the decompressed stream, "
+                    f"block {k}) is {int(block[j])}, not < vocab_size {vocab_size}",
+                    section="tokens",
+                    offset=entry.offset,
+                )

@@ -6,10 +6,12 @@ section), then the frames: frame ``k`` is the section bytes ``block_offsets[k] .
 block_offsets[k + 1]`` and decompresses to tokens ``k * block_tokens .. min((k + 1) *
 block_tokens, count)``, little-endian, ``width(dtype)`` bytes each.
 
-- :func:`check_length`: 6.1 step 8 for this section (the length rule of 5.6 "at
-  open": ``section_length``, and ``bad_block`` for ``block_tokens == 0``).
-- :func:`check_head`: 6.1 step 10, second half (``block_tokens`` at most 2**24,
-  the first and last block offsets: ``bad_block``).
+- :func:`check_length`: 6.1 step 8 for this section: ``length >= 8``
+  (``section_length``).
+- :func:`check_head`: after 6.1 step 10, the rest of 5.6 "at open" in its order:
+  ``block_tokens`` in ``[1, 2**24]`` (``bad_block``), the head and offsets fitting
+  the section (``section_length``), the first and last block offsets
+  (``bad_block``).
 - :class:`ZstdTokens`: the token stream, read block by block (5.6 "Reading"), with
   a small per-process LRU cache of decompressed blocks, and the block pass of 6.2
   step 4 (5.6 "In verify").
@@ -49,12 +51,15 @@ MAX_BLOCK_TOKENS = 1 << 24
 CACHE_BYTES = 64 << 20
 CACHE_MIN_BLOCKS = 2
 CACHE_MAX_BLOCKS = 16
-#: Window limit handed to zstd (its largest on 64-bit platforms): 5.6 sets none, and
-#: the CLI decodes such frames. For a frame without a content size, zstd's streaming
-#: decoder reserves a window buffer from the frame header's window size (only the
-#: pages it writes, about the block's size, are touched); frames with a content size
+#: 5.6: "A frame whose window size exceeds 2^27 bytes MAY be refused (bad_block):
+#: writers never need more than the block's bytes." This reader refuses it (attack
+#: 14): for a frame without a content size, zstd's streaming decoder reserves a
+#: window buffer of the size the frame header claims, so a 2**31 window would make a
+#: few bytes of frame reserve 2 GiB. The window is read from the frame header before
+#: decompressing (and zstd is given the same limit). Frames with a content size
 #: (what writers of 1.4 write) are decoded straight into the output buffer.
-MAX_WINDOW = 1 << 31
+MAX_WINDOW = 1 << 27
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 #: Block offsets checked per chunk in verify's first pass.
 CHUNK = 1 << 20
 
@@ -88,10 +93,9 @@ def _block_tokens(raw, entry: SectionEntry) -> int:
 
 
 def check_length(raw, entry: SectionEntry) -> None:
-    """6.1 step 8 for TOKENS with codec 1 (5.6 "At open"): the section holds the
-    8-byte head (``section_length``), ``block_tokens`` is not 0 (``bad_block``: the
-    number of blocks cannot be computed), and ``length >= 8 + 8 * (n_blocks + 1)``
-    (``section_length``; an overflow of 64 bits fails too)."""
+    """6.1 step 8 for TOKENS with codec 1 (5.6 "At open"): ``length >= 8``, the
+    head (``section_length``). Nothing of the section is read here: the rest of
+    5.6 "At open" comes after step 10 (:func:`check_head`)."""
     if entry.length < HEAD:
         raise TokpackError(
             "section_length",
@@ -100,33 +104,17 @@ def check_length(raw, entry: SectionEntry) -> None:
             section="tokens",
             offset=entry.entry_offset + 16,
         )
-    block_tokens = _block_tokens(raw, entry)
-    if block_tokens == 0:
-        raise TokpackError(
-            "bad_block",
-            "block_tokens is 0 (5.6: 1 to 2**24 tokens per block)",
-            section="tokens",
-            offset=entry.offset,
-        )
-    n_blocks = n_blocks_of(entry.count, block_tokens)
-    need = head_length(n_blocks)
-    if need > U64_MAX:
-        raise TokpackError(
-            "section_length",
-            f"table entry {entry.index}: {entry.count} tokens in blocks of {block_tokens} "
-            f"make {n_blocks} blocks, whose offsets need {need} bytes: over 64 bits",
-            section="tokens",
-            offset=entry.entry_offset + 24,
-        )
-    if entry.length < need:
-        raise TokpackError(
-            "section_length",
-            f"table entry {entry.index}: {entry.count} tokens in blocks of {block_tokens} "
-            f"make {n_blocks} blocks, whose head and {n_blocks + 1} offsets need {need} "
-            f"bytes; the section has {entry.length}",
-            section="tokens",
-            offset=entry.entry_offset + 16,
-        )
+
+
+def frame_window(frame) -> Optional[int]:
+    """The window size of a zstd frame's header (RFC 8878 3.1.1.1.2), or None when it
+    has no Window_Descriptor (single segment: the window is the content size) or is
+    too short to hold one (zstd refuses it then)."""
+    if len(frame) < 6 or frame[4] & 0x20 or bytes(frame[:4]) != ZSTD_MAGIC:
+        return None
+    descriptor = frame[5]
+    base = 1 << (10 + (descriptor >> 3))
+    return base + (base >> 3) * (descriptor & 7)
 
 
 class BlockIndex:
@@ -142,10 +130,12 @@ class BlockIndex:
 
 
 def check_head(raw, entry: SectionEntry) -> BlockIndex:
-    """6.1 step 10, after the document offsets (5.6 "At open", ``bad_block``):
-    ``block_tokens <= 2**24``, ``block_offsets[0] == 8 + 8 * (n_blocks + 1)`` and
-    ``block_offsets[n_blocks] == length``. Three reads. Needs :func:`check_length`
-    to have passed (step 8)."""
+    """6.1 step 10, after the document offsets: the rest of 5.6 "At open", in its
+    order: ``block_tokens`` in ``[1, 2**24]`` (``bad_block``); ``length >= 8 + 8 *
+    (n_blocks + 1)`` (``section_length``; Python integers, so no overflow, and a
+    need over 64 bits fails too); ``block_offsets[0] == 8 + 8 * (n_blocks + 1)``
+    and ``block_offsets[n_blocks] == length`` (``bad_block``). Three reads. Needs
+    :func:`check_length` to have passed (step 8)."""
     block_tokens = _block_tokens(raw, entry)
     if not 1 <= block_tokens <= MAX_BLOCK_TOKENS:
         raise TokpackError(
@@ -155,6 +145,17 @@ def check_head(raw, entry: SectionEntry) -> BlockIndex:
             offset=entry.offset,
         )
     n_blocks = n_blocks_of(entry.count, block_tokens)
+    need = head_length(n_blocks)
+    if need > U64_MAX or entry.length < need:
+        raise TokpackError(
+            "section_length",
+            f"table entry {entry.index}: {entry.count} tokens in blocks of {block_tokens} "
+            f"make {n_blocks} blocks, whose head and {n_blocks + 1} offsets need {need} "
+            f"bytes{' (over 64 bits)' if need > U64_MAX else ''}; the section has "
+            f"{entry.length}",
+            section="tokens",
+            offset=entry.entry_offset + 16,
+        )
     start = entry.offset + HEAD
     offsets = raw[start : start + 8 * (n_blocks + 1)].view("<u8")
     first, last = int(offsets[0]), int(offsets[n_blocks])
@@ -189,10 +190,7 @@ def _decompressor():
     got = getattr(_local, "dctx", None)
     if got is None or got[0] != pid:
         zstandard = _zstandard()
-        try:
-            dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-        except (zstandard.ZstdError, ValueError, OverflowError):  # pragma: no cover
-            dctx = zstandard.ZstdDecompressor()  # 32-bit: zstd's own limit
+        dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
         got = (pid, dctx, zstandard.ZstdError, zstandard.frame_content_size)
         _local.dctx = got
     return got[1:]
@@ -353,6 +351,10 @@ class ZstdTokens:
         lo, hi = self._frame_range(k)
         expected = self.block_size(k) * self._width
         frame = self._frames[lo:hi]
+        window = frame_window(frame)
+        if window is not None and window > MAX_WINDOW:
+            raise self._bad(k, f"the frame's window is {window} bytes, over 2**27 (5.6: "
+                               f"refused; the block holds {expected} bytes)", at=lo)
         dctx, ZstdError, frame_content_size = _decompressor()
         try:
             stated = frame_content_size(frame)

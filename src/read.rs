@@ -304,17 +304,24 @@ impl<D: AsRef<[u8]>> Dataset<D> {
     /// All tokens, as a typed slice straight out of the underlying bytes; for compressed
     /// tokens (codec 1), [`Error::CompressedTokens`]: read them with
     /// [`tokens_in`](Dataset::tokens_in).
+    #[inline]
     pub fn tokens(&self) -> Result<TokenSlice<'_>> {
         if self.blocks.is_some() {
             return Err(Error::CompressedTokens);
         }
+        Ok(self.raw_tokens())
+    }
+
+    /// The raw TOKENS section as a typed slice (the caller knows it is not compressed).
+    #[inline]
+    fn raw_tokens(&self) -> TokenSlice<'_> {
         let bytes = self.section_bytes(&self.sections.tokens);
         let aligned = "can't fail: alignment checked at open";
-        Ok(match self.dtype {
+        match self.dtype {
             DType::U8 => TokenSlice::U8(bytes),
             DType::U16 => TokenSlice::U16(cast(bytes, "TOKENS").expect(aligned)),
             _ => TokenSlice::U32(cast(bytes, "TOKENS").expect(aligned)),
-        })
+        }
     }
 
     /// Whether the tokens are stored compressed (codec 1, spec 5.6).
@@ -343,11 +350,22 @@ impl<D: AsRef<[u8]>> Dataset<D> {
                 len: n,
             });
         }
-        let Some(blocks) = &self.blocks else {
-            return Ok(self
-                .tokens()?
-                .slice(range.start as usize..range.end as usize));
-        };
+        match &self.blocks {
+            None => Ok(self
+                .raw_tokens()
+                .slice(range.start as usize..range.end as usize)),
+            Some(blocks) => self.tokens_in_blocks(blocks, range, scratch),
+        }
+    }
+
+    /// [`tokens_in`](Dataset::tokens_in) of compressed tokens: decompressed into `scratch`.
+    #[inline(never)]
+    fn tokens_in_blocks<'a>(
+        &'a self,
+        blocks: &Blocks,
+        range: Range<u64>,
+        scratch: &'a mut Vec<u32>,
+    ) -> Result<TokenSlice<'a>> {
         scratch.clear();
         if range.start == range.end {
             return Ok(TokenSlice::U32(scratch));

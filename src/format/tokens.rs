@@ -98,6 +98,7 @@ impl<'a> TokenSlice<'a> {
     }
 
     /// A sub-slice.
+    #[inline]
     pub fn slice(&self, range: std::ops::Range<usize>) -> TokenSlice<'a> {
         match self {
             TokenSlice::U8(s) => TokenSlice::U8(&s[range]),

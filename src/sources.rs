@@ -267,12 +267,13 @@ impl<C: Corpus> Corpus for Filtered<'_, C> {
             // One document: straight out of the inner corpus.
             (Some(p), None) => self.inner.tokens_in(p, scratch),
             (Some(p), Some(q)) => {
-                let mut gathered = Vec::with_capacity((range.end - range.start) as usize);
-                let mut tmp = Vec::new();
+                // Across documents: gathered into `scratch` (the inner corpus borrows its
+                // own buffer only when it must decompress or cross shards).
+                scratch.clear();
+                let mut inner = Vec::new();
                 for r in [p, q].into_iter().chain(pieces) {
-                    self.inner.tokens_in(r, &mut tmp)?.extend_u32(&mut gathered);
+                    self.inner.tokens_in(r, &mut inner)?.extend_u32(scratch);
                 }
-                *scratch = gathered;
                 Ok(TokenSlice::U32(scratch))
             }
         }

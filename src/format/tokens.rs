@@ -107,7 +107,7 @@ impl<'a> TokenSlice<'a> {
         }
     }
 
-    /// Widens every token into `out` (cleared first).
+    /// Appends every token, widened to `u32`, to `out`.
     pub fn extend_u32(&self, out: &mut Vec<u32>) {
         match self {
             TokenSlice::U8(s) => out.extend(s.iter().map(|&t| u32::from(t))),

@@ -648,3 +648,114 @@ fn sources_build_filter_and_mix() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("whole number"), "{}", stderr(&o));
 }
+
+/// Compressed tokens from the command line: build --compress, compress and decompress, info,
+/// get and row read the same as the raw file, and a bad level is refused.
+#[test]
+fn compress_and_decompress() {
+    let dir = tempdir();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let lines: String = (0..50)
+        .map(|d| {
+            format!(
+                "{{\"input_ids\": {:?}}}\n",
+                (0..(d * 7 % 40 + 3))
+                    .map(|t| (t * 13 + d) % 500)
+                    .collect::<Vec<_>>()
+            )
+        })
+        .collect();
+    fs::write(p("in.jsonl"), lines).unwrap();
+    let (input, raw, z, back, zb) = (
+        p("in.jsonl"),
+        p("raw.tpk"),
+        p("z.tpk"),
+        p("back.tpk"),
+        p("zb.tpk"),
+    );
+    let o = tokpack(&[
+        "build",
+        &input,
+        "-o",
+        &raw,
+        "--vocab-size",
+        "500",
+        "--no-sync",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tokpack(&[
+        "compress",
+        &raw,
+        "-o",
+        &z,
+        "--block-tokens",
+        "64",
+        "--level",
+        "5",
+        "--no-sync",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("64 tokens per block"), "{}", stdout(&o));
+    let o = tokpack(&["info", &z, "--json"]);
+    let info: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(info["version"], serde_json::json!([1, 4]));
+    assert_eq!(info["compression"]["block_tokens"], 64);
+    assert_eq!(info["sections"][0]["codec"], 1);
+    let o = tokpack(&["info", &raw, "--json"]);
+    let raw_info: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(raw_info["compression"], Value::Null);
+    assert_eq!(raw_info["dataset_id"], info["dataset_id"]);
+    assert!(tokpack(&["verify", &z]).status.success());
+    for d in ["0", "17", "49"] {
+        let a = tokpack(&["get", &raw, "--doc", d, "--json"]);
+        let b = tokpack(&["get", &z, "--doc", d, "--json"]);
+        assert_eq!(stdout(&a), stdout(&b));
+    }
+    let a = tokpack(&["row", &raw, "--seq-len", "32", "--index", "5", "--json"]);
+    let b = tokpack(&["row", &z, "--seq-len", "32", "--index", "5", "--json"]);
+    assert_eq!(stdout(&a), stdout(&b));
+    let o = tokpack(&["decompress", &z, "-o", &back, "--no-sync"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fs::read(&back).unwrap(), fs::read(&raw).unwrap());
+    // Built compressed directly: the same tokens.
+    let o = tokpack(&[
+        "build",
+        &input,
+        "-o",
+        &zb,
+        "--vocab-size",
+        "500",
+        "--compress",
+        "zstd:1",
+        "--no-sync",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = tokpack(&["get", &raw, "--doc", "33", "--json"]);
+    let b = tokpack(&["get", &zb, "--doc", "33", "--json"]);
+    assert_eq!(stdout(&a), stdout(&b));
+    // Refusals name what is wrong; nothing is left at the output path.
+    let bad = p("bad.tpk");
+    let o = tokpack(&[
+        "build",
+        &input,
+        "-o",
+        &bad,
+        "--vocab-size",
+        "500",
+        "--compress",
+        "lz4",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("use zstd or zstd:LEVEL"),
+        "{}",
+        stderr(&o)
+    );
+    let o = tokpack(&["compress", &raw, "-o", &bad, "--level", "99"]);
+    assert!(stderr(&o).contains("zstd level 99"), "{}", stderr(&o));
+    let o = tokpack(&["compress", &raw, "-o", &bad, "--block-tokens", "0"]);
+    assert!(stderr(&o).contains("block size 0"), "{}", stderr(&o));
+    assert!(!Path::new(&bad).exists());
+    let o = tokpack(&["compress", &raw, "-o", &raw]);
+    assert!(stderr(&o).contains("another path"), "{}", stderr(&o));
+}

@@ -38,6 +38,28 @@ pub fn sources_json(counts: &Option<Vec<tokpack::SourceCount>>) -> Value {
     }
 }
 
+/// Bytes the TOKENS section occupies in the file.
+fn tokens_stored(ds: &tokpack::Dataset) -> u64 {
+    ds.sections()
+        .iter()
+        .find(|e| e.kind.get() == tokpack::SectionKind::Tokens.code())
+        .map_or(0, |e| e.length.get())
+}
+
+/// The compression of a dataset's tokens, as JSON (null for raw tokens).
+fn compression_json(ds: &tokpack::Dataset) -> Value {
+    match ds.block_layout() {
+        None => Value::Null,
+        Some(l) => json!({
+            "codec": "zstd",
+            "block_tokens": l.block_tokens,
+            "blocks": l.n_blocks,
+            "stored_bytes": tokens_stored(ds),
+            "raw_bytes": ds.num_tokens() * ds.dtype().width(),
+        }),
+    }
+}
+
 /// Prints a table of documents and tokens per source with their shares.
 pub fn print_sources(counts: &[tokpack::SourceCount]) -> anyhow::Result<()> {
     let docs: u64 = counts.iter().map(|s| s.documents).sum();
@@ -197,6 +219,7 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
             "has_loss_mask": ds.has_loss_mask(),
             "loss_mask_targets": targets,
             "sources": sources_json(&counts),
+            "compression": compression_json(&ds),
             "sections": sections_json(ds.sections()),
             "metadata": meta,
         });
@@ -231,6 +254,17 @@ pub fn run(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         out,
         "loss mask     {mask}: {targets} target tokens ({share:.1}%)"
     )?;
+    if let Some(l) = ds.block_layout() {
+        let stored = tokens_stored(&ds);
+        let raw = ds.num_tokens() * ds.dtype().width();
+        writeln!(
+            out,
+            "compression   zstd blocks of {} tokens ({} blocks): tokens in {stored} bytes, {:.1}% of {raw} raw",
+            l.block_tokens,
+            l.n_blocks,
+            100.0 * stored as f64 / raw.max(1) as f64
+        )?;
+    }
     if let Some(c) = &counts {
         drop(out);
         print_sources(c)?;

@@ -322,6 +322,27 @@ fn raw_plan(meta: &str, rows: &[u64], segments: &[u64]) -> Vec<u8> {
     build_raw(&[RawSection::metadata(meta), u64s(6, rows), u64s(7, segments)])
 }
 
+/// A contiguous plan's metadata (tail dropped) for the base dataset whose `tokens` figure is
+/// `short` below the right one (padding and truncation moved to match), then `edit`ed.
+fn contiguous_plan_meta(short: u64, edit: impl FnOnce(&mut Value)) -> String {
+    plan_meta(|m| {
+        let p = &mut m["plan"];
+        p["strategy"] = json!("contiguous");
+        p["tail"] = json!("drop");
+        let (n, l) = (
+            p["dataset_tokens"].as_u64().expect("int"),
+            p["seq_len"].as_u64().expect("int"),
+        );
+        let rows = (n - 1) / l;
+        p["rows"] = json!(rows);
+        p["tokens"] = json!(rows * l - short);
+        p["padding_tokens"] = json!(short);
+        p["truncated_tokens"] = json!(n - rows * l + short);
+        p["split_documents"] = json!(0);
+        edit(p);
+    })
+}
+
 pub fn invalid_plan_cases() -> Vec<InvalidPlanCase> {
     let (meta, rows, segs) = base_plan();
     let n_rows = rows.len() - 1;
@@ -501,22 +522,7 @@ pub fn invalid_plan_cases() -> Vec<InvalidPlanCase> {
         "open",
         "a contiguous plan with a sources key: restricted contiguous views are not stored",
         {
-            let m = plan_meta(|m| {
-                let p = &mut m["plan"];
-                p["strategy"] = json!("contiguous");
-                p["tail"] = json!("drop");
-                let (n, l) = (
-                    p["dataset_tokens"].as_u64().expect("int"),
-                    p["seq_len"].as_u64().expect("int"),
-                );
-                let rows = (n - 1) / l;
-                p["rows"] = json!(rows);
-                p["tokens"] = json!(rows * l);
-                p["padding_tokens"] = json!(0);
-                p["truncated_tokens"] = json!(n - rows * l);
-                p["split_documents"] = json!(0);
-                p["sources"] = json!(["web"]);
-            });
+            let m = contiguous_plan_meta(0, |p| p["sources"] = json!(["web"]));
             build_raw(&[RawSection::metadata(&m)])
         },
     ));
@@ -526,21 +532,7 @@ pub fn invalid_plan_cases() -> Vec<InvalidPlanCase> {
         "open",
         "a contiguous plan whose tokens figure is off by one",
         {
-            let m = plan_meta(|m| {
-                let p = &mut m["plan"];
-                p["strategy"] = json!("contiguous");
-                p["tail"] = json!("drop");
-                let (n, l) = (
-                    p["dataset_tokens"].as_u64().expect("int"),
-                    p["seq_len"].as_u64().expect("int"),
-                );
-                let rows = (n - 1) / l;
-                p["rows"] = json!(rows);
-                p["tokens"] = json!(rows * l - 1);
-                p["padding_tokens"] = json!(1);
-                p["truncated_tokens"] = json!(n - rows * l + 1);
-                p["split_documents"] = json!(0);
-            });
+            let m = contiguous_plan_meta(1, |_| {});
             build_raw(&[RawSection::metadata(&m)])
         },
     ));
